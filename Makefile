@@ -1,0 +1,74 @@
+# One entry point for operators and CI. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+STAMP := $(VENV)/.installed
+
+# Tests use real MongoDB binaries when MONGODB_BIN_DIR names a directory holding
+# mongod and mongos; otherwise they use the stand-in server under tests/standin.
+STANDIN_BIN_DIR := $(CURDIR)/tests/standin/bin
+TEST_BIN_DIR := $(or $(MONGODB_BIN_DIR),$(STANDIN_BIN_DIR))
+
+.PHONY: help setup sandbox sandbox-standin sandbox-stop test lint syntax unit integration molecule bench clean lock
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
+	touch $@
+
+setup: $(STAMP) ## Create .venv and install the pinned tools and collections.
+
+sandbox: setup ## Set up, then run playbooks/site.yml against the sandbox inventory.
+	ansible-playbook playbooks/site.yml $(ARGS)
+
+sandbox-standin: setup ## DEMONSTRATION ONLY: run the sandbox against the mongod stand-in (not MongoDB).
+	@echo ">>> Running the sandbox against the mongod STAND-IN from tests/standin: test equipment, not MongoDB."
+	MONGODB_BIN_DIR=$(STANDIN_BIN_DIR) ansible-playbook playbooks/site.yml $(ARGS)
+
+sandbox-stop: setup ## Stop every sandbox process (data is kept).
+	ansible-playbook playbooks/sandbox-stop.yml $(ARGS)
+
+test: setup lint syntax unit integration molecule ## The whole test suite (what .ci/run runs).
+
+lint: setup ## yamllint, ansible-lint (production profile), ruff.
+	yamllint --strict .
+	ansible-lint --profile production
+	ruff check library module_utils tests filter_plugins
+	ruff format --check library module_utils tests filter_plugins
+
+syntax: setup ## ansible-playbook --syntax-check of every playbook against every inventory.
+	@set -e; for inventory in inventories/*/; do for playbook in playbooks/*.yml; do \
+	  echo "syntax-check $$playbook -i $$inventory"; \
+	  ansible-playbook --syntax-check -i "$$inventory" "$$playbook" >/dev/null; done; done
+
+unit: setup ## Unit tests (no server needed).
+	pytest tests/unit
+
+integration: setup ## Integration tests against MONGODB_BIN_DIR, or the stand-in when unset.
+	@$(if $(MONGODB_BIN_DIR),echo ">>> integration: real MongoDB binaries from $(MONGODB_BIN_DIR)",echo ">>> integration: MONGODB_BIN_DIR is not set, using the mongod stand-in (tests/standin)")
+	pytest tests/integration
+
+molecule: setup ## molecule test -s sandbox (converge site.yml, idempotence, testinfra).
+	@$(if $(MONGODB_BIN_DIR),echo ">>> molecule: real MongoDB binaries from $(MONGODB_BIN_DIR)",echo ">>> molecule: MONGODB_BIN_DIR is not set, the sandbox runs on the mongod stand-in (tests/standin)")
+	MONGODB_BIN_DIR=$(TEST_BIN_DIR) molecule test -s sandbox
+
+bench: setup ## Benchmark scripts (print numbers; not part of the test suite).
+	@for script in tests/bench/*.py; do python "$$script"; done
+
+lock: ## Re-pin constraints.txt from a fresh environment built from requirements.txt.
+	rm -rf $(VENV) && $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	{ head -2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt && touch $(STAMP)
+
+clean: ## Remove the virtualenv, caches and the sandbox directory.
+	rm -rf $(VENV) .cache .sandbox .pytest_cache .ruff_cache

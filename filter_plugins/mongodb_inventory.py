@@ -1,0 +1,130 @@
+"""Inventory rules for MongoDB topologies, as an Ansible filter.
+
+`records | mongodb_inventory_problems(groups)` returns one sentence per problem (an
+empty list when the inventory is sound). Each record describes one inventory host:
+{"name", "address", "port", "kind", "replset", "cluster_role", "member"}.
+
+Replica set limits follow MongoDB's "Replica Set Members" and "Replica Set Arbiter"
+pages (50 members, 7 voters, an odd number of voters advised), and the sharded
+cluster rules follow "Config Servers" (no arbiters or delayed members in the config
+server replica set).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+
+MAX_MEMBERS = 50
+MAX_VOTERS = 7
+SHARD_GROUP = re.compile(r"^mongodb_shard_\w+$")
+CONFIG_GROUP = "mongodb_config_servers"
+MONGOS_GROUP = "mongodb_mongos"
+
+
+def _votes(record: dict) -> int:
+    return int(record.get("member", {}).get("votes", 1))
+
+
+def _electable(record: dict) -> bool:
+    member = record.get("member", {})
+    return not member.get("arbiter_only") and float(member.get("priority", 1)) > 0 and _votes(record) == 1
+
+
+def _port_clashes(records: list[dict]) -> list[str]:
+    seen: dict[tuple, str] = {}
+    problems = []
+    for record in records:
+        where = (record["address"], int(record["port"]))
+        if where in seen:
+            problems.append(
+                f"{seen[where]} and {record['name']} both listen on {where[0]}:{where[1]} "
+                "(mongodb_port must be unique per machine)"
+            )
+        else:
+            seen[where] = record["name"]
+    return problems
+
+
+def _replica_set_problems(name: str, members: list[dict]) -> list[str]:
+    problems = []
+    hosts = ", ".join(sorted(m["name"] for m in members))
+    voters = sum(_votes(m) for m in members)
+    if len(members) > MAX_MEMBERS:
+        problems.append(f"replica set {name} has {len(members)} members; MongoDB allows at most {MAX_MEMBERS}")
+    if voters > MAX_VOTERS:
+        problems.append(f"replica set {name} has {voters} voting members; MongoDB allows at most {MAX_VOTERS}")
+    if voters % 2 == 0:
+        problems.append(
+            f"replica set {name} ({hosts}) has {voters} voting members: use an odd number "
+            "(mongodb_replset_member.votes)"
+        )
+    if not any(_electable(m) for m in members):
+        problems.append(f"replica set {name} ({hosts}) has no member that can become primary")
+    roles = {m.get("cluster_role", "") for m in members}
+    if len(roles) > 1:
+        problems.append(f"replica set {name} mixes mongodb_cluster_role values {sorted(roles)}")
+    return problems
+
+
+def _sharding_problems(records: list[dict], groups: dict) -> list[str]:
+    by_name = {record["name"]: record for record in records}
+    problems = []
+    shard_groups = {group: hosts for group, hosts in groups.items() if SHARD_GROUP.match(group)}
+    config_hosts = groups.get(CONFIG_GROUP, [])
+    sharded = bool(groups.get(MONGOS_GROUP)) or bool(shard_groups) or bool(config_hosts)
+    if not sharded:
+        return problems
+    if not config_hosts:
+        problems.append(f"a sharded cluster needs config servers, but group {CONFIG_GROUP} is empty")
+    if not groups.get(MONGOS_GROUP):
+        problems.append(f"a sharded cluster needs at least one router, but group {MONGOS_GROUP} is empty")
+    if not shard_groups:
+        problems.append("a sharded cluster needs at least one shard group (mongodb_shard_<name>)")
+    shard_sets: dict[str, str] = {}
+    for group, hosts in sorted(shard_groups.items()):
+        if not hosts:
+            problems.append(f"shard group {group} has no hosts")
+            continue
+        members = [by_name[host] for host in hosts if host in by_name]
+        names = {m["replset"] for m in members}
+        if len(names) != 1 or "" in names:
+            problems.append(f"shard group {group} must name one replica set (mongodb_replset_name), found {sorted(names)}")
+            continue
+        replset = names.pop()
+        if replset in shard_sets:
+            problems.append(f"shard groups {shard_sets[replset]} and {group} both use replica set {replset}")
+        shard_sets[replset] = group
+        if any(m.get("cluster_role") != "shardsvr" for m in members):
+            problems.append(f"members of shard group {group} need mongodb_cluster_role: shardsvr")
+    config_members = [by_name[host] for host in config_hosts if host in by_name]
+    if config_members:
+        names = {m["replset"] for m in config_members}
+        if len(names) != 1 or "" in names:
+            problems.append(f"group {CONFIG_GROUP} must name one replica set (mongodb_replset_name), found {sorted(names)}")
+        if any(m.get("cluster_role") != "configsvr" for m in config_members):
+            problems.append(f"members of {CONFIG_GROUP} need mongodb_cluster_role: configsvr")
+        for member in config_members:
+            settings = member.get("member", {})
+            if settings.get("arbiter_only") or settings.get("secondary_delay_secs"):
+                problems.append(f"config server {member['name']} cannot be an arbiter or a delayed member")
+    return problems
+
+
+def mongodb_inventory_problems(records: list[dict], groups: dict) -> list[str]:
+    """Every problem of the topology described by records and the inventory groups."""
+    mongod = [record for record in records if record["kind"] == "mongod"]
+    problems = _port_clashes(records)
+    replica_sets: dict[str, list[dict]] = defaultdict(list)
+    for record in mongod:
+        if record["replset"]:
+            replica_sets[record["replset"]].append(record)
+    for name, members in sorted(replica_sets.items()):
+        problems.extend(_replica_set_problems(name, members))
+    problems.extend(_sharding_problems(records, groups))
+    return problems
+
+
+class FilterModule:
+    def filters(self):
+        return {"mongodb_inventory_problems": mongodb_inventory_problems}

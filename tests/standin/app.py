@@ -1,0 +1,34 @@
+"""Assemble a stand-in server for a role (mongod or mongos) from its options."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import commands_admin, commands_catalog, commands_crud
+from .server import Server, ServerSettings
+
+DEFAULT_PORT = {"mongod": 27017, "mongos": 27017}
+
+
+def handlers_for(role: str) -> dict:
+    handlers: dict = {}
+    for module in (commands_admin, commands_catalog, commands_crud):
+        handlers.update(module.HANDLERS)
+    return handlers
+
+
+def build_server(
+    role: str, version: str, options: dict, argv: list[str], dbpath: Path | None, bind_ip: list[str]
+) -> Server:
+    net = options.get("net", {})
+    port = int(net.get("port", DEFAULT_PORT[role]))
+    settings = ServerSettings(
+        role=role,
+        version=version,
+        port=port,
+        bind_ip=bind_ip,
+        dbpath=dbpath,
+        parsed_options=options,
+        argv=argv,
+    )
+    return Server(settings, handlers_for(role))

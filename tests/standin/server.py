@@ -1,0 +1,203 @@
+"""The stand-in's TCP server: connection handling, command dispatch, command log."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bson import ObjectId
+
+from . import wire
+from .errors import CommandError
+from .storage import CommandLog, Store
+
+log = logging.getLogger("standin")
+
+# Wire versions: https://github.com/mongodb/mongo/blob/master/src/mongo/db/wire_version.h
+MAX_WIRE_VERSION = {"7.0": 21, "8.0": 25}
+
+Handler = Callable[["Server", "Context"], dict]
+
+
+@dataclass
+class Context:
+    """One command as received: its name, database, body and sequences."""
+
+    name: str
+    db: str
+    body: dict
+    sequences: dict
+    connection_id: int
+    peer_host: str
+
+    @property
+    def target(self):
+        """The command's first value, e.g. the collection name of {create: "x"}."""
+        return self.body[self.name]
+
+    def documents(self, key: str) -> list[dict]:
+        """Documents sent inline in the body or as an OP_MSG document sequence."""
+        return self.body.get(key) or self.sequences.get(key, [])
+
+
+@dataclass
+class ServerSettings:
+    role: str  # "mongod" or "mongos"
+    version: str
+    port: int
+    bind_ip: list[str]
+    dbpath: Path | None
+    parsed_options: dict
+    argv: list[str]
+    pid_file: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+class Server:
+    """State shared by all connections of one stand-in process."""
+
+    def __init__(self, settings: ServerSettings, handlers: dict[str, tuple[Handler, bool]]):
+        self.settings = settings
+        self.handlers = handlers
+        self.store = Store(settings.dbpath)
+        self.command_log = CommandLog(settings.dbpath)
+        self.lock = threading.RLock()
+        self.topology_changed = threading.Condition(self.lock)
+        self.topology_counter = 0
+        self.process_id = ObjectId()
+        self.started = time.monotonic()
+        self.connections = 0
+        self.total_connections = 0
+        self.opcounters = {"insert": 0, "query": 0, "update": 0, "delete": 0, "getmore": 0, "command": 0}
+        self.shutting_down = threading.Event()
+        self._listeners: list[socketserver.ThreadingTCPServer] = []
+
+    @property
+    def version_series(self) -> str:
+        return ".".join(self.settings.version.split(".")[:2])
+
+    def bump_topology(self) -> None:
+        with self.topology_changed:
+            self.topology_counter += 1
+            self.topology_changed.notify_all()
+
+    def execute(self, request: wire.Request, connection_id: int, peer_host: str) -> dict:
+        body = request.body
+        name = next(iter(body), "")
+        db = body.get("$db", "admin")
+        handler_entry = self._find_handler(name)
+        ctx = Context(name, db, body, request.sequences, connection_id, peer_host)
+        writes = handler_entry[1] if handler_entry else False
+        try:
+            if handler_entry is None:
+                raise CommandError(59, f"no such command: '{name}'")
+            self.opcounters["command"] += 1
+            if name.lower() in ("hello", "ismaster"):
+                # Awaitable hello waits outside the catalogue lock.
+                reply = handler_entry[0](self, ctx)
+            else:
+                with self.lock:
+                    reply = handler_entry[0](self, ctx)
+                    if writes:
+                        self.store.save()
+        except CommandError as error:
+            self._record(name, db, writes, False, error.code)
+            return error.reply()
+        self._record(name, db, writes, True, None)
+        reply.setdefault("ok", 1.0)
+        return reply
+
+    def _find_handler(self, name: str) -> tuple[Handler, bool] | None:
+        if name in self.handlers:
+            return self.handlers[name]
+        # Legacy spellings the drivers may use (isMaster/ismaster).
+        lowered = {key.lower(): value for key, value in self.handlers.items()}
+        return lowered.get(name.lower()) if name.lower() == "ismaster" else None
+
+    def _record(self, name: str, db: str, writes: bool, ok: bool, code: int | None) -> None:
+        if name.lower() in ("hello", "ismaster"):
+            # Monitoring heartbeats arrive every few hundred milliseconds; logging them
+            # would bury what tests count.
+            return
+        self.command_log.record(name, db, writes, ok, code)
+
+    # -- networking -----------------------------------------------------------------
+
+    def listen(self) -> None:
+        """Bind every address in bindIp; raises OSError if one is taken."""
+        server = self
+
+        class ConnectionHandler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                server.serve_connection(self.request, self.client_address[0])
+
+        class Listener(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        for address in self.settings.bind_ip:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            Listener.address_family = family
+            self._listeners.append(Listener((address, self.settings.port), ConnectionHandler))
+
+    def serve_forever(self) -> None:
+        threads = [
+            threading.Thread(target=listener.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
+            for listener in self._listeners
+        ]
+        for thread in threads:
+            thread.start()
+        self.shutting_down.wait()
+        for listener in self._listeners:
+            listener.shutdown()
+            listener.server_close()
+        with self.lock:
+            self.store.save()
+
+    def request_shutdown(self) -> None:
+        log.info("shutdown requested")
+        self.shutting_down.set()
+        self.bump_topology()
+
+    def serve_connection(self, sock: socket.socket, peer_host: str) -> None:
+        with self.lock:
+            self.connections += 1
+            self.total_connections += 1
+            connection_id = self.total_connections
+        reply_id = 0
+        try:
+            while not self.shutting_down.is_set():
+                try:
+                    request = wire.read_request(sock)
+                except (ConnectionError, OSError):
+                    return
+                except wire.ProtocolError as error:
+                    log.warning("closing connection %s: %s", connection_id, error)
+                    return
+                reply = self.execute(request, connection_id, peer_host)
+                if reply.pop("$closeConnection", False):
+                    return
+                if request.more_to_come:
+                    continue
+                reply_id += 1
+                sock.sendall(wire.encode_reply(request, reply, reply_id))
+        finally:
+            with self.lock:
+                self.connections -= 1
+            sock.close()
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def pid() -> int:
+    return os.getpid()
