@@ -1,8 +1,12 @@
 """Inventory rules for MongoDB topologies, as an Ansible filter.
 
-`records | mongodb_inventory_problems(groups)` returns one sentence per problem (an
-empty list when the inventory is sound). Each record describes one inventory host:
-{"name", "address", "port", "kind", "replset", "cluster_role", "member"}.
+`groups['mongodb'] | mongodb_inventory_records(hostvars) | mongodb_inventory_problems(groups)`
+returns one sentence per problem (an empty list when the inventory is sound). A record
+describes one inventory host: {"name", "address", "port", "kind", "replset",
+"cluster_role", "member"}. Records are read from hostvars for every host of the
+inventory, not only the hosts of the current play, so a run limited to some hosts
+still checks the whole topology; a variable an inventory does not set takes the
+mongodb role default (RECORD_DEFAULTS, kept equal by a unit test).
 
 Replica set limits follow MongoDB's "Replica Set Members" and "Replica Set Arbiter"
 pages (50 members, 7 voters, an odd number of voters advised), and the sharded
@@ -20,6 +24,38 @@ MAX_VOTERS = 7
 SHARD_GROUP = re.compile(r"^mongodb_shard_\w+$")
 CONFIG_GROUP = "mongodb_config_servers"
 MONGOS_GROUP = "mongodb_mongos"
+
+
+# Defaults of mongodb for the variables a record reads.
+RECORD_DEFAULTS = {
+    "mongodb_port": 27017,
+    "mongodb_replset_name": "",
+    "mongodb_cluster_role": "",
+    "mongodb_replset_member": {},
+}
+
+
+def mongodb_inventory_records(hosts: list[str], hostvars) -> list[dict]:
+    """One record per host, from its inventory variables."""
+    records = []
+    for host in hosts:
+        variables = hostvars[host]
+
+        def get(name, variables=variables):
+            return variables.get(name, RECORD_DEFAULTS[name])
+
+        records.append(
+            {
+                "name": host,
+                "address": str(variables.get("ansible_host", host)),
+                "port": int(get("mongodb_port")),
+                "kind": "mongos" if MONGOS_GROUP in variables.get("group_names", []) else "mongod",
+                "replset": get("mongodb_replset_name"),
+                "cluster_role": get("mongodb_cluster_role"),
+                "member": dict(get("mongodb_replset_member") or {}),
+            }
+        )
+    return records
 
 
 def _votes(record: dict) -> int:
@@ -89,7 +125,9 @@ def _sharding_problems(records: list[dict], groups: dict) -> list[str]:
         members = [by_name[host] for host in hosts if host in by_name]
         names = {m["replset"] for m in members}
         if len(names) != 1 or "" in names:
-            problems.append(f"shard group {group} must name one replica set (mongodb_replset_name), found {sorted(names)}")
+            problems.append(
+                f"shard group {group} must name one replica set (mongodb_replset_name), found {sorted(names)}"
+            )
             continue
         replset = names.pop()
         if replset in shard_sets:
@@ -101,7 +139,9 @@ def _sharding_problems(records: list[dict], groups: dict) -> list[str]:
     if config_members:
         names = {m["replset"] for m in config_members}
         if len(names) != 1 or "" in names:
-            problems.append(f"group {CONFIG_GROUP} must name one replica set (mongodb_replset_name), found {sorted(names)}")
+            problems.append(
+                f"group {CONFIG_GROUP} must name one replica set (mongodb_replset_name), found {sorted(names)}"
+            )
         if any(m.get("cluster_role") != "configsvr" for m in config_members):
             problems.append(f"members of {CONFIG_GROUP} need mongodb_cluster_role: configsvr")
         for member in config_members:
@@ -127,4 +167,7 @@ def mongodb_inventory_problems(records: list[dict], groups: dict) -> list[str]:
 
 class FilterModule:
     def filters(self):
-        return {"mongodb_inventory_problems": mongodb_inventory_problems}
+        return {
+            "mongodb_inventory_records": mongodb_inventory_records,
+            "mongodb_inventory_problems": mongodb_inventory_problems,
+        }

@@ -75,6 +75,13 @@ def mongodb_host_shortfalls(
     return shortfalls
 
 
+def mongodb_data_disk(facts: dict, data_path: str) -> str:
+    """Name of the disk (e.g. sda, nvme0n1) holding data_path, or "" when unknown."""
+    mount = _mount_of(data_path, facts.get("mounts", []))
+    disk = _disk_of(mount.get("device", ""), facts.get("devices", {}))
+    return disk[0] if disk else ""
+
+
 class FilterModule:
     def filters(self):
-        return {"mongodb_host_shortfalls": mongodb_host_shortfalls}
+        return {"mongodb_host_shortfalls": mongodb_host_shortfalls, "mongodb_data_disk": mongodb_data_disk}

@@ -97,10 +97,10 @@ class MongoProcess:
         if result.returncode != 0:
             pid_file = Path(self.config["processManagement"]["pidFilePath"])
             if pid_file.exists():
-                _terminate(int(pid_file.read_text().strip() or 0))
+                terminate(int(pid_file.read_text().strip() or 0))
 
 
-def _terminate(pid: int) -> None:
+def terminate(pid: int) -> None:
     if pid <= 0:
         return
     try:

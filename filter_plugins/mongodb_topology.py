@@ -1,0 +1,49 @@
+"""Which inventory hosts share a machine, as Ansible filters.
+
+One inventory host is one MongoDB process; several may run on one machine (the
+sandbox, or more than one instance per server). A machine is named by the host's
+``ansible_host`` (or its inventory name when that is unset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+
+def _machine(hostvars: Mapping, host: str) -> str:
+    return str(hostvars[host].get("ansible_host", host))
+
+
+def mongodb_colocated(hosts: list[str], hostvars: Mapping, host: str) -> list[str]:
+    """The hosts, in order, that run on the same machine as host (host included)."""
+    machine = _machine(hostvars, host)
+    return [other for other in hosts if _machine(hostvars, other) == machine]
+
+
+def mongodb_data_bearing(hosts: list[str], hostvars: Mapping) -> list[str]:
+    """The hosts that are not arbiters (mongodb_replset_member.arbiter_only)."""
+    return [host for host in hosts if not hostvars[host].get("mongodb_replset_member", {}).get("arbiter_only", False)]
+
+
+def mongodb_member_address(host: str, hostvars: Mapping) -> str:
+    """host:port others use to reach host's process (mongodb_advertised_host, mongodb_port).
+
+    Falls back like mongodb's defaults: ansible_host, then the inventory name,
+    and port 27017.
+    """
+    variables = hostvars[host]
+    name = variables.get("mongodb_advertised_host") or variables.get("ansible_host", host)
+    return f"{name}:{int(variables.get('mongodb_port', 27017))}"
+
+
+def mongodb_member_addresses(hosts: list[str], hostvars: Mapping) -> list[str]:
+    return [mongodb_member_address(host, hostvars) for host in hosts]
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "mongodb_colocated": mongodb_colocated,
+            "mongodb_data_bearing": mongodb_data_bearing,
+            "mongodb_member_addresses": mongodb_member_addresses,
+        }

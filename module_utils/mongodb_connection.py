@@ -1,0 +1,88 @@
+"""Connection handling shared by the project's MongoDB modules.
+
+Modules import this as ``ansible.module_utils.mongodb_connection``. The common
+argument spec lives here (its documentation is the doc fragment
+doc_fragments/mongodb_connection.py) so every module takes the same connection options
+the same way, with the password marked ``no_log``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+try:
+    import pymongo
+    from pymongo.errors import OperationFailure, PyMongoError
+
+    HAS_PYMONGO = True
+    PYMONGO_IMPORT_ERROR = None
+except ImportError as error:  # pragma: no cover - reported by the module
+    pymongo = None
+    OperationFailure = PyMongoError = Exception
+    HAS_PYMONGO = False
+    PYMONGO_IMPORT_ERROR = error
+
+
+def connection_argument_spec() -> dict[str, Any]:
+    return {
+        "login_host": {"type": "str", "default": "127.0.0.1"},
+        "login_port": {"type": "int", "default": 27017},
+        "login_user": {"type": "str"},
+        "login_password": {"type": "str", "no_log": True},
+        "login_database": {"type": "str", "default": "admin"},
+        "direct_connection": {"type": "bool", "default": True},
+        "tls": {"type": "bool", "default": False},
+        "tls_ca_file": {"type": "path"},
+        "connect_timeout": {"type": "int", "default": 10},
+    }
+
+
+def client_options(params: dict) -> dict[str, Any]:
+    """Keyword arguments for pymongo.MongoClient from the module parameters."""
+    timeout_ms = params["connect_timeout"] * 1000
+    options: dict[str, Any] = {
+        "host": params["login_host"],
+        "port": params["login_port"],
+        "directConnection": params["direct_connection"],
+        "serverSelectionTimeoutMS": timeout_ms,
+        "connectTimeoutMS": timeout_ms,
+        "appname": "ansible-mongodb-monitoring",
+    }
+    if params.get("login_user"):
+        options.update(
+            username=params["login_user"],
+            password=params.get("login_password") or "",
+            authSource=params["login_database"],
+        )
+    if params.get("tls"):
+        options["tls"] = True
+        if params.get("tls_ca_file"):
+            options["tlsCAFile"] = params["tls_ca_file"]
+    return options
+
+
+def connect(params: dict):
+    """A connected client; raises PyMongoError when the server cannot be reached."""
+    client = pymongo.MongoClient(**client_options(params))
+    client.admin.command("ping")
+    return client
+
+
+def wait_for_ping(params: dict, timeout: float, interval: float = 1.0) -> tuple[bool, str]:
+    """Ping until the server answers or timeout seconds pass; returns (answered, last error)."""
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while True:
+        try:
+            client = pymongo.MongoClient(**{**client_options(params), "serverSelectionTimeoutMS": 2000})
+            try:
+                client.admin.command("ping")
+                return True, ""
+            finally:
+                client.close()
+        except PyMongoError as error:
+            last_error = str(error)
+        if time.monotonic() >= deadline:
+            return False, last_error
+        time.sleep(interval)

@@ -1,0 +1,84 @@
+"""playbooks/site.yml on the sandbox inventory: bad input, check mode, idempotence.
+
+The sandbox runs on MONGODB_BIN_DIR's binaries, or the stand-in when it is unset,
+under a scratch MONGODB_SANDBOX_ROOT. The sandbox inventory's fixed ports (28017-28203)
+must be free.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pymongo
+import pytest
+from support import servers
+from support.ansible import recap, run_playbook
+
+SITE = "playbooks/site.yml"
+
+
+def _env(root: Path) -> dict:
+    return {"MONGODB_SANDBOX_ROOT": str(root), "MONGODB_BIN_DIR": str(servers.bin_dir())}
+
+
+def _host_dirs(root: Path) -> list[str]:
+    return sorted(path.name for path in root.glob("sandbox-*"))
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    """A provisioned sandbox; stopped after the module's tests."""
+    root = tmp_path_factory.mktemp("sandbox")
+    result = run_playbook(SITE, env=_env(root))
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr
+    yield root
+    run_playbook("playbooks/sandbox-stop.yml", env=_env(root))
+
+
+@pytest.mark.parametrize(
+    ("extra_vars", "message"),
+    [
+        ({"mongodb_mongod_cache_size_gb": 100000}, "mongodb_mongod_cache_size_gb is 100000"),
+        ({"mongodb_port": "twenty"}, "mongodb_port"),
+        ({"mongodb_port": 28101}, "(mongodb_port must be unique per machine)"),
+        ({"mongodb_version": "9.9.0"}, "mongodb_version '9.9.0' is not supported"),
+        ({"mongodb_mongod_block_compressor": "snapy"}, "mongodb_mongod_block_compressor"),
+        ({"mongodb_mongod_profiling_mode": "slowop"}, "mongodb_mongod_profiling_mode"),
+        ({"mongodb_bind_ip": ["0.0.0.0"]}, "mongodb_bind_ip"),
+    ],
+)
+def test_bad_input_stops_before_any_change(tmp_path, extra_vars, message):
+    result = run_playbook(SITE, "-e", json.dumps(extra_vars), env=_env(tmp_path))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert message in " ".join(output.split()), output[-3000:]
+    assert _host_dirs(tmp_path) == [], "a host was changed before the input was checked"
+
+
+def test_sandbox_processes_answer(sandbox):
+    for port in (28017, 28019, 28101, 28203):
+        client = pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=5000)
+        try:
+            assert client.admin.command("ping")["ok"] == 1
+        finally:
+            client.close()
+
+
+def test_check_mode_on_a_provisioned_sandbox_changes_and_writes_nothing(sandbox):
+    logs = sorted(sandbox.glob("sandbox-*/data/" + servers.COMMAND_LOG))
+    sizes = {log: log.stat().st_size for log in logs}
+    result = run_playbook(SITE, "--check", "--diff", env=_env(sandbox))
+    assert result.returncode == 0, result.stdout[-5000:]
+    assert all(counters["changed"] == 0 for counters in recap(result.stdout).values()), result.stdout[-3000:]
+    for log in logs:
+        new_lines = log.read_text()[sizes[log] :].splitlines()
+        assert [line for line in new_lines if json.loads(line)["write"]] == [], log
+
+
+def test_second_run_changes_nothing(sandbox):
+    result = run_playbook(SITE, env=_env(sandbox))
+    assert result.returncode == 0, result.stdout[-5000:]
+    counters = recap(result.stdout)
+    assert len(counters) == 8
+    assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values())

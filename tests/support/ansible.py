@@ -1,0 +1,43 @@
+"""Run the project's playbooks from tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[2]
+BIN = PROJECT / ".venv" / "bin"
+
+
+def run_playbook(
+    playbook: str, *args: str, env: dict | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
+    """ansible-playbook from the project directory; returns the finished process."""
+    environment = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        **(env or {}),
+    }
+    command = [str(BIN / "ansible-playbook"), playbook, *args]
+    return subprocess.run(
+        command, cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters per host: {host: {"ok": n, "changed": n, "failed": n, ...}}."""
+    counters: dict[str, dict[str, int]] = {}
+    in_recap = False
+    for line in output.splitlines():
+        if line.startswith("PLAY RECAP"):
+            in_recap = True
+            continue
+        if in_recap and ":" in line and "=" in line:
+            host, _, rest = line.partition(":")
+            counters[host.strip()] = {key: int(value) for key, value in (item.split("=") for item in rest.split())}
+        elif in_recap and not line.strip():
+            in_recap = False
+    return counters
