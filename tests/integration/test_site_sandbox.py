@@ -56,6 +56,20 @@ def test_bad_input_stops_before_any_change(tmp_path, extra_vars, message):
     assert _host_dirs(tmp_path) == [], "a host was changed before the input was checked"
 
 
+def test_no_binaries_stops_before_any_change_and_says_what_to_set(tmp_path):
+    # No MONGODB_BIN_DIR, no MONGODB_ARCHIVE, and an official archive that cannot be
+    # reached (a closed local port stands in for a machine without network).
+    env = {"MONGODB_SANDBOX_ROOT": str(tmp_path), "MONGODB_BIN_DIR": "", "MONGODB_ARCHIVE": ""}
+    result = run_playbook(SITE, "-e", "mongodb_install_archive_base_url=http://127.0.0.1:9/linux", env=env)
+    output = " ".join(result.stdout.split())
+    assert result.returncode != 0
+    assert "No MongoDB binaries are available for this run" in output
+    assert "Nothing has been changed" in output
+    assert "Set MONGODB_BIN_DIR" in output and "MONGODB_ARCHIVE" in output
+    assert _host_dirs(tmp_path) == []
+    assert not list(tmp_path.glob("downloads"))
+
+
 def test_sandbox_processes_answer(sandbox):
     for port in (28017, 28019, 28101, 28203):
         client = pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=5000)

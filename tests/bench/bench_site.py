@@ -1,0 +1,49 @@
+"""Benchmark: wall time and task counts of site.yml on the sandbox, first run and re-run.
+
+Prints numbers; asserts nothing. Uses MONGODB_BIN_DIR when set, the stand-in otherwise
+(the output says which). Needs the sandbox ports (28017-28203) free.
+
+    .venv/bin/python tests/bench/bench_site.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support import servers
+from support.ansible import recap, run_playbook
+
+
+def measure(label: str, env: dict) -> None:
+    started = time.monotonic()
+    result = run_playbook("playbooks/site.yml", env=env)
+    elapsed = time.monotonic() - started
+    if result.returncode != 0:
+        print(result.stdout[-3000:])
+        raise SystemExit(f"{label}: site.yml failed")
+    counters = recap(result.stdout).values()
+    run = sum(c["ok"] + c["failed"] for c in counters)
+    changed = sum(c["changed"] for c in counters)
+    skipped = sum(c["skipped"] for c in counters)
+    print(f"{label:<22} {elapsed:7.1f} s   tasks run {run:4d}   changed {changed:3d}   skipped {skipped:3d}")
+
+
+def main() -> None:
+    server = "mongod stand-in (tests/standin)" if servers.using_standin() else f"MONGODB_BIN_DIR={servers.bin_dir()}"
+    print(f"site.yml on inventories/sandbox (8 processes), binaries: {server}")
+    with tempfile.TemporaryDirectory() as root:
+        env = {"MONGODB_SANDBOX_ROOT": root, "MONGODB_BIN_DIR": str(servers.bin_dir())}
+        try:
+            measure("first run", env)
+            measure("idempotent re-run", env)
+        finally:
+            run_playbook("playbooks/sandbox-stop.yml", env=env)
+
+
+if __name__ == "__main__":
+    main()
