@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pymongo
 from support import servers
 
 
@@ -76,3 +77,30 @@ def test_keyfile_open_to_others_is_refused(start_mongod, mongod_config, tmp_path
     mongod_config["security"] = {"keyFile": str(key_file)}
     result = start_mongod(mongod_config, expect_ok=False).started
     assert result.returncode != 0
+
+
+def test_command_line_options_without_a_config_file(tmp_path):
+    dbpath = tmp_path / "data"
+    dbpath.mkdir()
+    port = servers.free_port()
+    started = servers.run_binary(
+        "mongod",
+        "--port",
+        str(port),
+        "--dbpath",
+        str(dbpath),
+        "--bind_ip",
+        "127.0.0.1",
+        "--fork",
+        "--logpath",
+        str(tmp_path / "mongod.log"),
+    )
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        client = pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=5000)
+        parsed = client.admin.command("getCmdLineOpts")["parsed"]
+        client.close()
+        assert parsed["net"]["port"] == port
+        assert parsed["storage"]["dbPath"] == str(dbpath)
+    finally:
+        assert servers.run_binary("mongod", "--shutdown", "--dbpath", str(dbpath)).returncode == 0
