@@ -47,11 +47,12 @@ from ansible.module_utils.mongodb_connection import (
 )
 
 
+def argument_spec() -> dict:
+    return {**connection_argument_spec(), "timeout": {"type": "int", "default": 120}}
+
+
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={**connection_argument_spec(), "timeout": {"type": "int", "default": 120}},
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     started = time.monotonic()

@@ -192,3 +192,9 @@ def test_command_log_records_each_command_and_whether_it_writes(mongod, db):
     seen = [(entry["command"], entry["db"], entry["write"]) for entry in recorder.commands()]
     assert ("create", "monitoring", True) in seen
     assert ("listIndexes", "monitoring", False) in seen
+
+
+def test_key_order_makes_a_different_index(db):
+    db.assets.create_index([("a", 1), ("b", 1)], name="a_b")
+    db.assets.create_index([("b", 1), ("a", 1)], name="b_a")
+    assert {"a_b", "b_a"} <= {index["name"] for index in db.assets.list_indexes()}

@@ -196,7 +196,7 @@ def _coll_mod_index(coll: Collection, change: dict, namespace: str) -> dict:
     if "name" in change:
         spec = coll.index(change["name"])
     else:
-        spec = next((s for s in coll.indexes if s["key"] == change.get("keyPattern")), None)
+        spec = next((s for s in coll.indexes if rules.same_key_pattern(s["key"], change.get("keyPattern"))), None)
     if spec is None:
         raise CommandError(27, f"cannot find index {change.get('name', change.get('keyPattern'))} for ns {namespace}")
     reply = {}
@@ -269,7 +269,10 @@ def drop_indexes(server: Server, ctx: Context) -> dict:
         return {"nIndexesWas": before, "msg": "non-_id indexes dropped for collection"}
     doomed = []
     for name in names:
-        spec = coll.index(name) if isinstance(name, str) else next((s for s in coll.indexes if s["key"] == name), None)
+        if isinstance(name, str):
+            spec = coll.index(name)
+        else:
+            spec = next((s for s in coll.indexes if rules.same_key_pattern(s["key"], name)), None)
         if spec is None:
             raise CommandError(27, f"index not found with name [{name}]")
         if spec["name"] == "_id_":

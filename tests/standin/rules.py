@@ -425,6 +425,11 @@ def _check_ttl_value(value) -> int:
     return int(value)
 
 
+def same_key_pattern(one: dict, other) -> bool:
+    """Key patterns are ordered: {a: 1, b: 1} and {b: 1, a: 1} are different indexes."""
+    return isinstance(other, dict) and list(one.items()) == list(other.items())
+
+
 def _signature_value(spec: dict, option: str):
     value = spec.get(option)
     return None if value is False else value
@@ -442,7 +447,7 @@ def find_conflict(spec: dict, existing: list[dict]) -> dict | None:
     name, or with other options, is 85 (IndexOptionsConflict).
     """
     for current in existing:
-        same_key = current["key"] == spec["key"]
+        same_key = same_key_pattern(current["key"], spec["key"])
         same_identity = same_key and all(
             _signature_value(current, o) == _signature_value(spec, o) for o in IDENTIFYING_OPTIONS
         )

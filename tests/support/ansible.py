@@ -41,3 +41,35 @@ def recap(output: str) -> dict[str, dict[str, int]]:
         elif in_recap and not line.strip():
             in_recap = False
     return counters
+
+
+def run_module(module: str, args: dict, *flags: str, timeout: float = 300) -> dict:
+    """Run one of the project's modules on localhost (ad hoc) and return its result."""
+    import json
+
+    environment = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+        "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+        "ANSIBLE_STDOUT_CALLBACK": "json",
+    }
+    command = [
+        str(BIN / "ansible"),
+        "localhost",
+        "-m",
+        module,
+        "-a",
+        json.dumps(args),
+        "-e",
+        f"ansible_python_interpreter={BIN / 'python'}",
+        *flags,
+    ]
+    finished = subprocess.run(
+        command, cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    # Verbose runs print log lines before the JSON document, the timer callback a line after.
+    start = finished.stdout.index("{\n")
+    document, _ = json.JSONDecoder().raw_decode(finished.stdout[start:])
+    result = document["plays"][0]["tasks"][0]["hosts"]["localhost"]
+    result["_output"] = finished.stdout + finished.stderr
+    return result

@@ -1,0 +1,57 @@
+"""Every module's documentation renders with ansible-doc and matches its argument spec."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PROJECT = Path(__file__).resolve().parents[2]
+MODULES = sorted(path.stem for path in (PROJECT / "library").glob("*.py"))
+
+
+def _rendered(module: str) -> dict:
+    output = subprocess.run(
+        [str(PROJECT / ".venv/bin/ansible-doc"), "--json", module],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"), "PATH": str(PROJECT / ".venv/bin")},
+    ).stdout
+    return json.loads(output)[module]
+
+
+def _argument_spec(module: str) -> dict:
+    spec = importlib.util.spec_from_file_location(module, PROJECT / "library" / f"{module}.py")
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded.argument_spec()
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_documentation_matches_the_argument_spec(module):
+    rendered = _rendered(module)
+    documented = rendered["doc"]["options"]
+    spec = _argument_spec(module)
+    assert sorted(documented) == sorted(spec)
+    for name, option in spec.items():
+        doc = documented[name]
+        assert doc.get("type", "str") == option.get("type", "str"), name
+        assert doc.get("required", False) == option.get("required", False), name
+        assert doc.get("default") == option.get("default"), name
+        if option.get("elements"):
+            assert doc.get("elements") == option["elements"], name
+    assert rendered["examples"].strip()
+    assert rendered["return"] is not None
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_passwords_are_never_logged(module):
+    spec = _argument_spec(module)
+    for name, option in spec.items():
+        if "password" in name:
+            assert option.get("no_log") is True, name
