@@ -131,6 +131,15 @@ class CollectionSpec:
     validation_action: str | None
     indexes: list[IndexSpec]
 
+    def validation_options(self) -> dict[str, Any]:
+        """The validator settings the spec sets, under their server names."""
+        given = {
+            "validator": self.validator,
+            "validationLevel": self.validation_level,
+            "validationAction": self.validation_action,
+        }
+        return {option: value for option, value in given.items() if value is not None}
+
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
@@ -635,13 +644,7 @@ def _create_command(spec: CollectionSpec) -> dict[str, Any]:
         command["timeseries"] = {key: spec.timeseries[key] for key in sent if key in spec.timeseries}
         if isinstance(spec.expire_after_seconds, int):
             command["expireAfterSeconds"] = spec.expire_after_seconds
-    for option, value in (
-        ("validator", spec.validator),
-        ("validationLevel", spec.validation_level),
-        ("validationAction", spec.validation_action),
-    ):
-        if value is not None:
-            command[option] = value
+    command.update(spec.validation_options())
     return command
 
 
@@ -664,15 +667,10 @@ def _desired_view(spec: CollectionSpec, current: dict | None, prune: bool, prote
             options["expireAfterSeconds"] = spec.expire_after_seconds
         elif spec.expire_after_seconds is None and current and "expireAfterSeconds" in current["options"]:
             options["expireAfterSeconds"] = current["options"]["expireAfterSeconds"]
-    for option, value in (
-        ("validator", spec.validator),
-        ("validationLevel", spec.validation_level),
-        ("validationAction", spec.validation_action),
-    ):
-        if value is not None:
-            options[option] = value
-        elif current and option in current["options"]:
+    for option in ("validator", "validationLevel", "validationAction"):
+        if current and option in current["options"]:
             options[option] = current["options"][option]
+    options.update(spec.validation_options())
     indexes: dict[str, Any] = {}
     if current is not None:
         for name, view in current["indexes"].items():
@@ -765,12 +763,8 @@ def _plan_collection_options(spec: CollectionSpec, info: dict, plan: Plan) -> No
             change["expireAfterSeconds"] = spec.expire_after_seconds
         elif spec.expire_after_seconds == "off" and current_ttl is not None:
             change["expireAfterSeconds"] = "off"
-    for option, value in (
-        ("validator", spec.validator),
-        ("validationLevel", spec.validation_level),
-        ("validationAction", spec.validation_action),
-    ):
-        if value is not None and options.get(option) != value:
+    for option, value in spec.validation_options().items():
+        if options.get(option) != value:
             change[option] = value
     # MongoDB takes one timeseries change per collMod; the others ride along.
     if change:
