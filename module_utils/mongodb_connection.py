@@ -88,3 +88,34 @@ def wait_for_ping(params: dict, timeout: float, interval: float = 1.0) -> tuple[
         if time.monotonic() >= deadline:
             return False, last_error
         time.sleep(interval)
+
+
+def connect_checked(params: dict, allow_localhost_exception: bool = False):
+    """(client, authenticated) for a server, proven with one ping.
+
+    When the credentials are refused (code 18) and allow_localhost_exception is set,
+    connect again without them: before the first user exists, MongoDB's localhost
+    exception lets a client on the same host run administrative commands, and a re-run
+    after the user exists authenticates normally.
+    """
+    client = pymongo.MongoClient(**client_options(params))
+    try:
+        client.admin.command("ping")
+        return client, bool(params.get("login_user"))
+    except OperationFailure as error:
+        client.close()
+        if error.code != 18 or not allow_localhost_exception:
+            raise
+    anonymous = {**params, "login_user": None, "login_password": None}
+    client = pymongo.MongoClient(**client_options(anonymous))
+    client.admin.command("ping")
+    return client, False
+
+
+def client_for(params: dict, host: str, authenticated: bool):
+    """A direct client for another member, with the same credentials when they worked."""
+    name, _, port = host.rpartition(":")
+    other = {**params, "login_host": name, "login_port": int(port), "direct_connection": True}
+    if not authenticated:
+        other.update(login_user=None, login_password=None)
+    return pymongo.MongoClient(**client_options(other))

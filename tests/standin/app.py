@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import commands_admin, commands_catalog, commands_crud
+from . import commands_admin, commands_catalog, commands_crud, replset
 from .server import Server, ServerSettings
 
 DEFAULT_PORT = {"mongod": 27017, "mongos": 27017}
@@ -14,6 +14,8 @@ def handlers_for(role: str) -> dict:
     handlers: dict = {}
     for module in (commands_admin, commands_catalog, commands_crud):
         handlers.update(module.HANDLERS)
+    if role == "mongod":
+        handlers.update(replset.HANDLERS)
     return handlers
 
 
@@ -31,4 +33,8 @@ def build_server(
         parsed_options=options,
         argv=argv,
     )
-    return Server(settings, handlers_for(role))
+    server = Server(settings, handlers_for(role))
+    if role == "mongod":
+        server.before_write.append(replset.guard_write)
+        server.after_write.append(replset.replicate)
+    return server

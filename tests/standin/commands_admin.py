@@ -6,6 +6,7 @@ import os
 import socket
 import time
 
+from . import replset
 from .errors import CommandError
 from .server import MAX_WIRE_VERSION, Context, Server, now
 
@@ -47,7 +48,10 @@ def hello(server: Server, ctx: Context) -> dict:
 
 
 def topology_fields(server: Server, ctx: Context) -> dict:
-    """The part of hello that says what this process is; replica sets override it."""
+    """The part of hello that says what this process is."""
+    member = replset.topology_fields(server, ctx)
+    if member is not None:
+        return member
     primary_key = "isWritablePrimary" if ctx.name == "hello" else "ismaster"
     fields: dict = {primary_key: True}
     if server.settings.role == "mongos":

@@ -78,6 +78,9 @@ class Server:
         self.total_connections = 0
         self.opcounters = {"insert": 0, "query": 0, "update": 0, "delete": 0, "getmore": 0, "command": 0}
         self.shutting_down = threading.Event()
+        # Hooks around commands that write: checks before (under the lock), work after.
+        self.before_write: list[Callable[[Server, Context], None]] = []
+        self.after_write: list[Callable[[Server, Context], None]] = []
         self._listeners: list[socketserver.ThreadingTCPServer] = []
 
     @property
@@ -105,6 +108,8 @@ class Server:
                 reply = handler_entry[0](self, ctx)
             else:
                 with self.lock:
+                    for check in self.before_write if writes else ():
+                        check(self, ctx)
                     reply = handler_entry[0](self, ctx)
                     if writes:
                         self.store.save()
@@ -112,6 +117,8 @@ class Server:
             self._record(name, db, writes, False, error.code)
             return error.reply()
         self._record(name, db, writes, True, None)
+        for follow_up in self.after_write if writes else ():
+            follow_up(self, ctx)
         reply.setdefault("ok", 1.0)
         return reply
 

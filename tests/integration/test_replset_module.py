@@ -1,0 +1,139 @@
+"""The mongodb_replset module against real mongod processes (or stand-ins).
+
+Each change runs in check mode (planned, nothing sent), for real, then again (no
+change). Members are forked mongod processes with replication.replSetName set.
+"""
+
+from __future__ import annotations
+
+import pytest
+from support import servers
+from support.ansible import run_module
+
+SET = "rs0"
+
+
+@pytest.fixture
+def members(start_mongod, tmp_path):
+    """Five started, uninitiated members of replica set rs0."""
+    started = []
+    for index in range(5):
+        root = tmp_path / f"m{index}"
+        root.mkdir()
+        config = servers.base_config(root, servers.free_port())
+        config["replication"] = {"replSetName": SET, "oplogSizeMB": 990}
+        started.append(start_mongod(config, name=f"m{index}.conf"))
+    return started
+
+
+def host(process) -> str:
+    return f"127.0.0.1:{process.port}"
+
+
+def declare(processes, **overrides) -> list[dict]:
+    return [{"host": host(p), **overrides.get(host(p), {})} for p in processes]
+
+
+def replset(target, declared, *flags, **params) -> dict:
+    return run_module(
+        "mongodb_replset",
+        {"login_port": target.port, "set_name": SET, "members": declared, "wait_timeout": 60, **params},
+        *flags,
+    )
+
+
+def writes(process) -> list[str]:
+    return [entry["command"] for entry in servers.CommandRecorder(process, []).commands() if entry["write"]]
+
+
+def check_apply_again(target, declared, **params) -> tuple[dict, dict]:
+    planned = replset(target, declared, "--check", "--diff", **params)
+    assert planned.get("changed") is True, planned
+    applied = replset(target, declared, **params)
+    assert applied.get("changed") is True, applied
+    again = replset(target, declared, **params)
+    assert again.get("changed") is False, again
+    return planned, applied
+
+
+def status(process) -> dict[str, str]:
+    reply = process.client().admin.command("replSetGetStatus")
+    return {member["name"]: member["stateStr"] for member in reply["members"]}
+
+
+def test_initiate(members):
+    declared = declare(members[:3], **{host(members[0]): {"priority": 2}})
+    planned, applied = check_apply_again(members[0], declared)
+    assert planned["initiated"] is True and planned["diff"]["before"] == {}
+    assert applied["primary"] == host(members[0])
+    assert status(members[0]) == {
+        host(members[0]): "PRIMARY",
+        host(members[1]): "SECONDARY",
+        host(members[2]): "SECONDARY",
+    }
+
+
+@pytest.mark.skipif(not servers.using_standin(), reason="counts commands from the stand-in's log")
+def test_check_mode_sends_no_write(members):
+    replset(members[0], declare(members[:3]), "--check")
+    assert all(writes(member) == [] for member in members[:3])
+
+
+def test_add_a_member(members):
+    replset(members[0], declare(members[:3]))
+    planned, _ = check_apply_again(members[0], declare(members[:4]))
+    assert [len(config["members"]) for config in planned["configs"]] == [4]
+    assert status(members[0])[host(members[3])] == "SECONDARY"
+
+
+def test_two_voting_members_are_added_one_at_a_time(members):
+    replset(members[0], declare(members[:3]))
+    _planned, applied = check_apply_again(members[0], declare(members))
+    assert [len(config["members"]) for config in applied["configs"]] == [4, 5]
+    assert [config["version"] for config in applied["configs"]] == [2, 3]
+    if servers.using_standin():
+        primary = members[0]
+        assert writes(primary).count("replSetReconfig") == 2
+
+
+def test_remove_a_member(members):
+    replset(members[0], declare(members[:4]))
+    planned, _ = check_apply_again(members[0], declare(members[:3]))
+    assert host(members[3]) not in planned["diff"]["after"]["members"]
+    assert host(members[3]) not in status(members[0])
+
+
+def test_change_a_priority(members):
+    replset(members[0], declare(members[:3]))
+    declared = declare(members[:3], **{host(members[1]): {"priority": 5}})
+    planned, applied = check_apply_again(members[0], declared)
+    assert planned["diff"]["after"]["members"][host(members[1])]["priority"] == 5
+    assert applied["primary"] == host(members[1])
+
+
+def test_in_place_arbiter_flip_is_refused_and_nothing_is_sent(members):
+    replset(members[0], declare(members[:3]))
+    before = {member.port: writes(member) for member in members[:3]}
+    refused = replset(members[0], declare(members[:3], **{host(members[2]): {"arbiter_only": True}}))
+    assert refused.get("failed")
+    assert "arbiterOnly" in refused["msg"] and "remove the member, then add it back" in refused["msg"]
+    if servers.using_standin():
+        assert {member.port: writes(member) for member in members[:3]} == before
+
+
+def test_unreachable_member_stops_initiation_naming_it(members, tmp_path):
+    gone = f"127.0.0.1:{servers.free_port()}"
+    declared = [*declare(members[:2]), {"host": gone}]
+    result = replset(members[0], declared)
+    assert result.get("failed") and gone in result["msg"] and "nothing was changed" in result["msg"]
+    with pytest.raises(Exception) as error:
+        members[0].client().admin.command("replSetGetConfig")
+    assert getattr(error.value, "code", None) == 94
+
+
+def test_psa_set_gets_an_explicit_default_write_concern(members):
+    declared = declare(members[:3], **{host(members[2]): {"arbiter_only": True}})
+    replset(members[0], declared, default_write_concern={"w": "majority"})
+    reply = members[0].client().admin.command("getDefaultRWConcern")
+    assert reply["defaultWriteConcernSource"] == "global"
+    assert reply["defaultWriteConcern"]["w"] == "majority"

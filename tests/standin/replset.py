@@ -1,0 +1,572 @@
+"""Replica sets across stand-in processes.
+
+Each member keeps the set's config and the current primary in its state. The member
+that accepts replSetInitiate or replSetReconfig validates the config with MongoDB's
+rules, then pushes it to every member with an internal command; the primary forwards
+each write it applies to the data-bearing secondaries, so reads on any member see it.
+The primary is the reachable electable member with the highest priority (the lowest
+_id among equals), which is where MongoDB's priority takeover settles.
+
+Rules and codes follow https://www.mongodb.com/docs/manual/reference/replica-configuration/,
+.../reference/command/replSetInitiate/, .../replSetReconfig/ and the server's
+error_codes.yml: 23 AlreadyInitialized, 93 InvalidReplicaSetConfig, 94
+NotYetInitialized, 103 NewReplicaSetConfigurationIncompatible, 74 NodeNotFound,
+10107 NotWritablePrimary.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import socket
+from typing import Any
+
+import pymongo
+from bson import ObjectId
+
+from .errors import CommandError
+from .server import Context, Server, now
+
+MAX_MEMBERS = 50
+MAX_VOTERS = 7
+MEMBER_FIELDS = {
+    "_id",
+    "host",
+    "arbiterOnly",
+    "buildIndexes",
+    "hidden",
+    "priority",
+    "tags",
+    "secondaryDelaySecs",
+    "votes",
+}
+CONFIG_FIELDS = {
+    "_id",
+    "version",
+    "term",
+    "protocolVersion",
+    "members",
+    "settings",
+    "configsvr",
+    "writeConcernMajorityJournalDefault",
+}
+INTERNAL_KEY_FIELD = "$standinClusterKey"
+# Commands that change data: only the primary takes them, and it forwards each one.
+REPLICATED = {
+    "create",
+    "drop",
+    "dropDatabase",
+    "collMod",
+    "createIndexes",
+    "dropIndexes",
+    "insert",
+    "update",
+    "delete",
+    "createUser",
+    "updateUser",
+    "dropUser",
+    "grantRolesToUser",
+    "revokeRolesFromUser",
+}
+STATES = {1: "PRIMARY", 2: "SECONDARY", 7: "ARBITER", 8: "(not reachable/healthy)", 10: "REMOVED"}
+
+
+# -- identity ------------------------------------------------------------------------
+
+
+def set_name(server: Server) -> str | None:
+    return server.settings.parsed_options.get("replication", {}).get("replSetName")
+
+
+def cluster_key(server: Server) -> str:
+    """What members present to each other: a digest of the shared keyfile content."""
+    path = server.settings.parsed_options.get("security", {}).get("keyFile")
+    if not path:
+        return ""
+    with open(path) as handle:
+        return hashlib.sha256("".join(handle.read().split()).encode()).hexdigest()
+
+
+def _local_names(server: Server) -> set[str]:
+    return {"127.0.0.1", "localhost", socket.gethostname(), socket.getfqdn(), *server.settings.bind_ip}
+
+
+def is_me(server: Server, host: str) -> bool:
+    name, _, port = host.rpartition(":")
+    return port.isdigit() and int(port) == server.settings.port and name in _local_names(server)
+
+
+def state(server: Server) -> dict:
+    return server.store.extra.setdefault("replset", {})
+
+
+def config(server: Server) -> dict | None:
+    return state(server).get("config")
+
+
+def my_member(server: Server) -> dict | None:
+    current = config(server)
+    if not current:
+        return None
+    return next((m for m in current["members"] if is_me(server, m["host"])), None)
+
+
+def is_primary(server: Server) -> bool:
+    member = my_member(server)
+    return member is not None and state(server).get("primary") == member["host"]
+
+
+# -- talking to other members --------------------------------------------------------
+
+
+def _client(host: str, timeout_ms: int = 2000) -> pymongo.MongoClient:
+    return pymongo.MongoClient(
+        host, directConnection=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
+    )
+
+
+def reachable(host: str) -> bool:
+    client = _client(host, 1000)
+    try:
+        client.admin.command("ping")
+        return True
+    except pymongo.errors.PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def send_internal(server: Server, host: str, command: dict) -> dict:
+    client = _client(host)
+    try:
+        return client.admin.command({**command, INTERNAL_KEY_FIELD: cluster_key(server)})
+    finally:
+        client.close()
+
+
+def check_internal(server: Server, ctx: Context) -> None:
+    if ctx.body.get(INTERNAL_KEY_FIELD, "") != cluster_key(server):
+        raise CommandError(18, "Authentication failed: cluster key mismatch")
+
+
+# -- config validation ---------------------------------------------------------------
+
+
+def _member_defaults(member: dict) -> dict:
+    full = {
+        "_id": member["_id"],
+        "host": member["host"],
+        "arbiterOnly": bool(member.get("arbiterOnly", False)),
+        "buildIndexes": bool(member.get("buildIndexes", True)),
+        "hidden": bool(member.get("hidden", False)),
+        "priority": float(member.get("priority", 0 if member.get("arbiterOnly") else 1)),
+        "tags": dict(member.get("tags", {})),
+        "secondaryDelaySecs": int(member.get("secondaryDelaySecs", 0)),
+        "votes": int(member.get("votes", 1)),
+    }
+    return full
+
+
+def validate_config(server: Server, candidate: Any, action: str) -> dict:
+    """The config as the server stores it, or CommandError 93 naming the rule it breaks."""
+
+    def invalid(message: str) -> CommandError:
+        return CommandError(93, message)
+
+    if not isinstance(candidate, dict):
+        raise invalid(f"{action} needs a config document")
+    unknown = sorted(set(candidate) - CONFIG_FIELDS)
+    if unknown:
+        raise invalid(f"Unexpected field {unknown[0]} in replica set configuration")
+    if candidate.get("_id") != set_name(server):
+        raise invalid(
+            f"Rejecting {action} with a set name that differs from command line set name, "
+            f"initiation set name: {candidate.get('_id')}, command line set name: {set_name(server)}"
+        )
+    members = candidate.get("members")
+    if not isinstance(members, list) or not members:
+        raise invalid("Replica set configuration must contain at least one member")
+    if len(members) > MAX_MEMBERS:
+        raise invalid(f"Replica set configuration contains {len(members)} members, but must have at most 50")
+    normalised = []
+    ids, hosts = set(), set()
+    for raw in members:
+        unknown = sorted(set(raw) - MEMBER_FIELDS)
+        if unknown:
+            raise invalid(f"Unexpected field {unknown[0]} in replica set member configuration")
+        if "_id" not in raw or "host" not in raw:
+            raise invalid("Replica set member configuration needs _id and host")
+        member = _member_defaults(raw)
+        if member["_id"] in ids:
+            raise invalid(f"Found two member configurations with same _id field, members.{member['_id']}")
+        if member["host"] in hosts:
+            raise invalid(f"Found two member configurations with same host field, {member['host']}")
+        ids.add(member["_id"])
+        hosts.add(member["host"])
+        if not 0 <= member["priority"] <= 1000:
+            raise invalid(f"priority field value of {member['priority']} is out of range")
+        if member["votes"] not in (0, 1):
+            raise invalid(f"votes field value is {member['votes']} but must be 0 or 1")
+        if member["votes"] == 0 and member["priority"] > 0:
+            raise invalid(f"priority must be 0 when non-voting (votes:0) for member {member['host']}")
+        if member["arbiterOnly"] and member["priority"] > 0:
+            raise invalid(f"Arbiter {member['host']} must have priority 0")
+        if member["hidden"] and member["priority"] > 0:
+            raise invalid(f"priority must be 0 when hidden=true for member {member['host']}")
+        if member["secondaryDelaySecs"] and member["priority"] > 0:
+            raise invalid(f"priority must be 0 when secondaryDelaySecs is set for member {member['host']}")
+        normalised.append(member)
+    voters = sum(m["votes"] for m in normalised)
+    if voters > MAX_VOTERS:
+        raise invalid(f"Replica set configuration contains {voters} voting members, but must be at most 7")
+    if voters == 0:
+        raise invalid("Replica set configuration must contain at least one voting member")
+    if not any(m["priority"] > 0 and not m["arbiterOnly"] for m in normalised):
+        raise invalid("Replica set configuration must contain at least one member that can become primary")
+    if not any(is_me(server, m["host"]) for m in normalised):
+        raise invalid(
+            f"No host described in new configuration with version {candidate.get('version', 1)} "
+            f"for replica set {candidate['_id']} maps to this node"
+        )
+    stored = {
+        "_id": candidate["_id"],
+        "version": int(candidate.get("version", 1)),
+        "term": 1,
+        "protocolVersion": 1,
+        "members": normalised,
+        "settings": copy.deepcopy(candidate.get("settings", {})),
+    }
+    if "configsvr" in candidate:
+        stored["configsvr"] = bool(candidate["configsvr"])
+    return stored
+
+
+def choose_primary(server: Server, members: list[dict]) -> str | None:
+    electable = [
+        m
+        for m in members
+        if m["priority"] > 0 and not m["arbiterOnly"] and (is_me(server, m["host"]) or reachable(m["host"]))
+    ]
+    if not electable:
+        return None
+    best = max(m["priority"] for m in electable)
+    return min((m for m in electable if m["priority"] == best), key=lambda m: m["_id"])["host"]
+
+
+def _push(server: Server, new_config: dict, primary: str | None, removed: list[str]) -> None:
+    for member in new_config["members"]:
+        if is_me(server, member["host"]):
+            apply_locally(server, new_config, primary)
+        else:
+            send_internal(server, member["host"], {"standinReplSetApply": 1, "config": new_config, "primary": primary})
+    for host in removed:
+        if reachable(host):
+            send_internal(server, host, {"standinReplSetApply": 1, "config": None, "primary": None})
+
+
+def apply_locally(server: Server, new_config: dict | None, primary: str | None) -> None:
+    replset = state(server)
+    replset["config"] = copy.deepcopy(new_config)
+    replset["primary"] = primary
+    replset["electionId"] = ObjectId() if primary else None
+    server.store.save()
+    server.bump_topology()
+
+
+# -- commands ------------------------------------------------------------------------
+
+
+def _require_replset(server: Server) -> None:
+    if not set_name(server):
+        raise CommandError(76, "not running with --replSet", "NoReplicationEnabled")
+
+
+def _require_initiated(server: Server) -> dict:
+    _require_replset(server)
+    current = config(server)
+    if not current:
+        raise CommandError(94, "no replset config has been received")
+    return current
+
+
+def repl_set_initiate(server: Server, ctx: Context) -> dict:
+    _require_replset(server)
+    if config(server):
+        raise CommandError(23, "already initialized")
+    candidate = ctx.body.get("replSetInitiate")
+    if not isinstance(candidate, dict):
+        host = f"{socket.gethostname()}:{server.settings.port}"
+        candidate = {"_id": set_name(server), "members": [{"_id": 0, "host": host}]}
+    new_config = validate_config(server, candidate, "initiate")
+    if server.settings.parsed_options.get("sharding", {}).get("clusterRole") == "configsvr":
+        new_config["configsvr"] = True
+    unreachable = [
+        m["host"] for m in new_config["members"] if not is_me(server, m["host"]) and not reachable(m["host"])
+    ]
+    if unreachable:
+        raise CommandError(
+            74,
+            "replSetInitiate quorum check failed because not all proposed set members responded affirmatively: "
+            + ", ".join(f"{host} failed with Connection refused" for host in unreachable),
+        )
+    _push(server, new_config, choose_primary(server, new_config["members"]), [])
+    return {}
+
+
+def _voters(members: list[dict]) -> set[str]:
+    return {m["host"] for m in members if m["votes"] == 1}
+
+
+def repl_set_reconfig(server: Server, ctx: Context) -> dict:
+    current = _require_initiated(server)
+    force = bool(ctx.body.get("force"))
+    if not force and not is_primary(server):
+        raise CommandError(10107, "replSetReconfig should only be run on a writable PRIMARY", "NotWritablePrimary")
+    candidate = ctx.body.get("replSetReconfig")
+    new_config = validate_config(server, candidate, "reconfig")
+    if new_config["version"] <= current["version"] and not force:
+        raise CommandError(
+            103,
+            f"New replica set config version {new_config['version']} must be greater than the current "
+            f"version {current['version']}",
+        )
+    old_by_id = {m["_id"]: m for m in current["members"]}
+    for member in new_config["members"]:
+        old = old_by_id.get(member["_id"])
+        if old is None:
+            continue
+        if old["host"] != member["host"] and any(m["host"] == member["host"] for m in current["members"]):
+            raise CommandError(103, f"member {member['host']} cannot change its _id")
+        for fixed in ("arbiterOnly", "buildIndexes"):
+            if old[fixed] != member[fixed]:
+                raise CommandError(
+                    103,
+                    f"New and old configurations differ in the setting of the {fixed} field for member "
+                    f"{member['host']}; to make this change, remove then re-add the member",
+                )
+    if not force:
+        changed = _voters(current["members"]) ^ _voters(new_config["members"])
+        if len(changed) > 1:
+            raise CommandError(93, "Non force replica set reconfig can only add or remove at most 1 voting member.")
+    if (
+        not force
+        and default_rw_concern(server) is None
+        and implicit_write_concern(current["members"]) != implicit_write_concern(new_config["members"])
+    ):
+        raise CommandError(
+            103,
+            "Reconfig attempted to install a config that would change the implicit default write concern. Use the "
+            "setDefaultRWConcern command to set a cluster-wide write concern and try the reconfig again.",
+        )
+    old_hosts = {m["host"] for m in current["members"]}
+    new_hosts = {m["host"] for m in new_config["members"]}
+    unreachable = [h for h in sorted(new_hosts - old_hosts) if not is_me(server, h) and not reachable(h)]
+    if unreachable:
+        raise CommandError(
+            74,
+            f"Quorum check failed because not all proposed set members responded "
+            f"affirmatively: {', '.join(unreachable)} failed with Connection refused",
+        )
+    if server.settings.parsed_options.get("sharding", {}).get("clusterRole") == "configsvr":
+        new_config["configsvr"] = True
+    _push(server, new_config, choose_primary(server, new_config["members"]), sorted(old_hosts - new_hosts))
+    return {}
+
+
+def repl_set_get_config(server: Server, ctx: Context) -> dict:
+    current = _require_initiated(server)
+    reply: dict = {"config": copy.deepcopy(current)}
+    if ctx.body.get("commitmentStatus"):
+        if not is_primary(server):
+            raise CommandError(10107, "commitmentStatus is only supported on the primary", "NotWritablePrimary")
+        reply["commitmentStatus"] = True  # configs are pushed to every member synchronously
+    return reply
+
+
+def implicit_write_concern(members: list[dict]) -> str:
+    """mongodb-defaults: w:1 when the data-bearing voters are not more than a voting majority."""
+    voters = [m for m in members if m["votes"]]
+    majority = len(voters) // 2 + 1
+    data_voters = [m for m in voters if not m["arbiterOnly"]]
+    if any(m["arbiterOnly"] for m in members) and len(data_voters) <= majority:
+        return "1"
+    return "majority"
+
+
+def default_rw_concern(server: Server) -> dict | None:
+    return state(server).get("defaultWriteConcern")
+
+
+def set_default_rw_concern(server: Server, ctx: Context) -> dict:
+    if ctx.db != "admin":
+        raise CommandError(13, "setDefaultRWConcern may only be run against the admin database.")
+    if set_name(server) and not ctx.body.get(INTERNAL_KEY_FIELD):
+        if server.settings.parsed_options.get("sharding", {}).get("clusterRole") == "shardsvr":
+            raise CommandError(
+                51301, "setDefaultRWConcern is not supported on shard servers; run it on a mongos", "Location51301"
+            )
+        if not is_primary(server):
+            raise CommandError(10107, "not primary", "NotWritablePrimary")
+    concern = ctx.body.get("defaultWriteConcern")
+    if not isinstance(concern, dict) or concern.get("w") == 0:
+        raise CommandError(2, "defaultWriteConcern must be a write concern document other than w:0")
+    state(server)["defaultWriteConcern"] = concern
+    current = config(server)
+    if current and is_primary(server):
+        for member in current["members"]:
+            if not is_me(server, member["host"]) and reachable(member["host"]):
+                send_internal(server, member["host"], {"setDefaultRWConcern": 1, "defaultWriteConcern": concern})
+    return {"defaultWriteConcern": concern, "defaultWriteConcernSource": "global"}
+
+
+def get_default_rw_concern(server: Server, ctx: Context) -> dict:
+    concern = default_rw_concern(server)
+    current = config(server)
+    if concern:
+        return {"defaultWriteConcern": concern, "defaultWriteConcernSource": "global"}
+    implicit = implicit_write_concern(current["members"]) if current else "majority"
+    return {
+        "defaultWriteConcern": {"w": implicit if implicit == "majority" else 1},
+        "defaultWriteConcernSource": "implicit",
+    }
+
+
+def _member_state(server: Server, member: dict, primary: str | None) -> tuple[int, int]:
+    """(state, health) of a member as this node sees it."""
+    if not is_me(server, member["host"]) and not reachable(member["host"]):
+        return 8, 0
+    if member["arbiterOnly"]:
+        return 7, 1
+    return (1 if member["host"] == primary else 2), 1
+
+
+def repl_set_get_status(server: Server, ctx: Context) -> dict:
+    current = _require_initiated(server)
+    primary = state(server).get("primary")
+    members = []
+    for member in current["members"]:
+        code, health = _member_state(server, member, primary)
+        entry = {
+            "_id": member["_id"],
+            "name": member["host"],
+            "health": float(health),
+            "state": code,
+            "stateStr": STATES[code],
+            "uptime": 1,
+            "configVersion": current["version"],
+            "configTerm": current["term"],
+        }
+        if is_me(server, member["host"]):
+            entry["self"] = True
+        members.append(entry)
+    me = my_member(server)
+    my_state = 10 if me is None else _member_state(server, me, primary)[0]
+    return {
+        "set": current["_id"],
+        "date": now(),
+        "myState": my_state,
+        "term": current["term"],
+        "members": members,
+    }
+
+
+def standin_repl_set_apply(server: Server, ctx: Context) -> dict:
+    check_internal(server, ctx)
+    apply_locally(server, ctx.body.get("config"), ctx.body.get("primary"))
+    return {}
+
+
+def topology_fields(server: Server, ctx: Context) -> dict | None:
+    """hello fields of a replica set member, or None for a standalone."""
+    name = set_name(server)
+    if not name:
+        return None
+    primary_key = "isWritablePrimary" if ctx.name == "hello" else "ismaster"
+    current = config(server)
+    if not current:
+        return {
+            primary_key: False,
+            "secondary": False,
+            "isreplicaset": True,
+            "info": "Does not have a valid replica set config",
+        }
+    me = my_member(server)
+    if me is None:
+        return {primary_key: False, "secondary": False, "info": "removed from the replica set"}
+    primary = state(server).get("primary")
+    visible = [m for m in current["members"] if not m["hidden"]]
+    fields: dict[str, Any] = {
+        "setName": name,
+        "setVersion": current["version"],
+        "hosts": [m["host"] for m in visible if m["priority"] > 0 and not m["arbiterOnly"]],
+        "me": me["host"],
+        primary_key: me["host"] == primary,
+        "secondary": me["host"] != primary and not me["arbiterOnly"],
+        "lastWrite": {"lastWriteDate": now(), "opTime": {"ts": 0, "t": current["term"]}},
+    }
+    passives = [m["host"] for m in visible if m["priority"] == 0 and not m["arbiterOnly"]]
+    arbiters = [m["host"] for m in current["members"] if m["arbiterOnly"]]
+    if passives:
+        fields["passives"] = passives
+    if arbiters:
+        fields["arbiters"] = arbiters
+    if primary:
+        fields["primary"] = primary
+    if me["host"] == primary:
+        fields["electionId"] = state(server).get("electionId") or ObjectId()
+    for flag in ("arbiterOnly", "hidden"):
+        if me[flag]:
+            fields[flag] = True
+    if me["priority"] == 0 and not me["arbiterOnly"]:
+        fields["passive"] = True
+    if me["tags"]:
+        fields["tags"] = me["tags"]
+    return fields
+
+
+def guard_write(server: Server, ctx: Context) -> None:
+    """Writes go to the primary only, as on a real replica set."""
+    if ctx.name not in REPLICATED or ctx.db == "local":
+        return
+    if set_name(server) and not ctx.body.get(INTERNAL_KEY_FIELD) and not is_primary(server):
+        raise CommandError(10107, "not primary", "NotWritablePrimary")
+
+
+def replicate(server: Server, ctx: Context) -> None:
+    """After a write on the primary: apply it on each reachable data-bearing secondary."""
+    current = config(server)
+    if ctx.name not in REPLICATED or ctx.db == "local" or not current or not is_primary(server):
+        return
+    command = {
+        key: value
+        for key, value in ctx.body.items()
+        if key not in ("lsid", "$clusterTime", "txnNumber", "$readPreference")
+    }
+    command.update({key: value for key, value in ctx.sequences.items()})
+    for member in current["members"]:
+        if is_me(server, member["host"]) or member["arbiterOnly"] or not reachable(member["host"]):
+            continue
+        send_internal(server, member["host"], {"standinReplicate": 1, "command": command})
+
+
+def standin_replicate(server: Server, ctx: Context) -> dict:
+    check_internal(server, ctx)
+    command = dict(ctx.body["command"])
+    inner = Context(
+        next(iter(command)), command.get("$db", "admin"), {**command, INTERNAL_KEY_FIELD: True}, {}, 0, "internal"
+    )
+    handler, _ = server.handlers[inner.name]
+    handler(server, inner)
+    return {}
+
+
+HANDLERS = {
+    "replSetInitiate": (repl_set_initiate, True),
+    "replSetReconfig": (repl_set_reconfig, True),
+    "replSetGetConfig": (repl_set_get_config, False),
+    "replSetGetStatus": (repl_set_get_status, False),
+    "setDefaultRWConcern": (set_default_rw_concern, True),
+    "getDefaultRWConcern": (get_default_rw_concern, False),
+    "standinReplSetApply": (standin_repl_set_apply, True),
+    "standinReplicate": (standin_replicate, True),
+}
