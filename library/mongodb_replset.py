@@ -8,9 +8,9 @@ module: mongodb_replset
 short_description: Initiate a MongoDB replica set and reconfigure it toward declared members
 description:
   - Initiates a new replica set with the declared members, or reconfigures an existing one
-    toward them: members added, removed, or with other priority, votes, hidden, delay or tags.
+    toward them (members added, removed, or with other priority, votes, hidden, delay or tags).
   - Follows MongoDB's safe-reconfig rule (at most one voting member added or removed per
-    reconfig): it steps through intermediate configurations and waits for each to be
+    reconfig). It steps through intermediate configurations and waits for each to be
     committed and for its members to be healthy before the next.
   - Refuses, before sending anything, member changes MongoDB does not allow in place
     (C(arbiter_only), C(build_indexes)), declarations that break MongoDB's rules, and an
@@ -40,8 +40,8 @@ options:
   default_write_concern:
     description:
       - Cluster-wide default write concern to set (C(setDefaultRWConcern)) when the set has
-        arbiters or a reconfig would change MongoDB's implicit default. Leave empty for shard
-        replica sets: a sharded cluster sets it through mongos.
+        arbiters or a reconfig would change MongoDB's implicit default.
+      - Leave empty for shard replica sets; a sharded cluster sets it through mongos.
     type: dict
   allow_localhost_exception:
     description:
