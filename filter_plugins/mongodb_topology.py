@@ -40,10 +40,25 @@ def mongodb_member_addresses(hosts: list[str], hostvars: Mapping) -> list[str]:
     return [mongodb_member_address(host, hostvars) for host in hosts]
 
 
+def mongodb_replset_hosts(hosts: list[str], hostvars: Mapping, set_name: str) -> list[str]:
+    """The hosts, in inventory order, whose mongodb_replset_name is set_name."""
+    return [host for host in hosts if hostvars[host].get("mongodb_replset_name", "") == set_name]
+
+
+def mongodb_replset_members(hosts: list[str], hostvars: Mapping, set_name: str) -> list[dict]:
+    """The declared members of set_name: host:port plus each host's mongodb_replset_member."""
+    return [
+        {"host": mongodb_member_address(host, hostvars), **dict(hostvars[host].get("mongodb_replset_member") or {})}
+        for host in mongodb_replset_hosts(hosts, hostvars, set_name)
+    ]
+
+
 class FilterModule:
     def filters(self):
         return {
             "mongodb_colocated": mongodb_colocated,
             "mongodb_data_bearing": mongodb_data_bearing,
             "mongodb_member_addresses": mongodb_member_addresses,
+            "mongodb_replset_hosts": mongodb_replset_hosts,
+            "mongodb_replset_members": mongodb_replset_members,
         }
