@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import commands_admin, commands_catalog, commands_crud, replset
+from . import auth, commands_admin, commands_catalog, commands_crud, mongos, replset
 from .server import Server, ServerSettings
 
 DEFAULT_PORT = {"mongod": 27017, "mongos": 27017}
@@ -12,10 +12,12 @@ DEFAULT_PORT = {"mongod": 27017, "mongos": 27017}
 
 def handlers_for(role: str) -> dict:
     handlers: dict = {}
-    for module in (commands_admin, commands_catalog, commands_crud):
+    for module in (commands_admin, commands_catalog, commands_crud, auth):
         handlers.update(module.HANDLERS)
     if role == "mongod":
         handlers.update(replset.HANDLERS)
+    else:
+        handlers.update(mongos.HANDLERS)
     return handlers
 
 
@@ -34,7 +36,10 @@ def build_server(
         argv=argv,
     )
     server = Server(settings, handlers_for(role))
+    server.gates.append(auth.check)
     if role == "mongod":
         server.before_write.append(replset.guard_write)
         server.after_write.append(replset.replicate)
+    else:
+        mongos.configure(server)
     return server

@@ -6,7 +6,7 @@ import os
 import socket
 import time
 
-from . import replset
+from . import auth, replset
 from .errors import CommandError
 from .server import MAX_WIRE_VERSION, Context, Server, now
 
@@ -44,6 +44,10 @@ def hello(server: Server, ctx: Context) -> dict:
     )
     if ctx.body.get("helloOk"):
         reply["helloOk"] = True
+    if isinstance(ctx.body.get("saslSupportedMechs"), str):
+        mechanisms = auth.sasl_supported_mechs(server, ctx.body["saslSupportedMechs"])
+        if mechanisms:
+            reply["saslSupportedMechs"] = mechanisms
     return reply
 
 

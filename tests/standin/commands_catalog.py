@@ -45,6 +45,7 @@ GENERIC_FIELDS = {
     "apiVersion",
     "writeConcern",
     "comment",
+    "$standinClusterKey",
 }
 
 

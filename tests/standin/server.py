@@ -78,7 +78,15 @@ class Server:
         self.total_connections = 0
         self.opcounters = {"insert": 0, "query": 0, "update": 0, "delete": 0, "getmore": 0, "command": 0}
         self.shutting_down = threading.Event()
-        # Hooks around commands that write: checks before (under the lock), work after.
+        # Per-connection state (authenticated users, SASL conversations).
+        self.sessions: dict[int, dict] = {}
+        # Working objects of optional parts (e.g. mongos's cluster connections).
+        self.extra_state: dict = {}
+        # Where users live when not in this process's own store (mongos: config servers).
+        self.user_source: Callable[[], list[dict]] | None = None
+        # Checks every command passes first (authorization), then hooks around writes:
+        # checks before (under the lock), work after.
+        self.gates: list[Callable[[Server, Context], None]] = []
         self.before_write: list[Callable[[Server, Context], None]] = []
         self.after_write: list[Callable[[Server, Context], None]] = []
         self._listeners: list[socketserver.ThreadingTCPServer] = []
@@ -103,6 +111,8 @@ class Server:
             if handler_entry is None:
                 raise CommandError(59, f"no such command: '{name}'")
             self.opcounters["command"] += 1
+            for gate in self.gates:
+                gate(self, ctx)
             if name.lower() in ("hello", "ismaster"):
                 # Awaitable hello waits outside the catalogue lock.
                 reply = handler_entry[0](self, ctx)
@@ -199,6 +209,7 @@ class Server:
         finally:
             with self.lock:
                 self.connections -= 1
+                self.sessions.pop(connection_id, None)
             sock.close()
 
 

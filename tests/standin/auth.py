@@ -1,0 +1,381 @@
+"""Authentication and authorization: SCRAM-SHA-256, users, built-in roles, localhost exception.
+
+- SCRAM-SHA-256 as in RFC 5802/7677 and MongoDB's "SCRAM" page
+  (https://www.mongodb.com/docs/manual/core/security-scram/): users live in
+  admin.system.users with {iterationCount, salt, storedKey, serverKey}.
+- Access control is on when security.authorization is enabled or a keyFile is set
+  (https://www.mongodb.com/docs/manual/core/security-internal-authentication/).
+- Localhost exception (https://www.mongodb.com/docs/manual/core/localhost-exception/):
+  before the first user exists, a client connected from localhost may run any command;
+  creating the first user ends it.
+- Built-in roles (https://www.mongodb.com/docs/manual/reference/built-in-roles/), coarse:
+  each grants command categories on one database or on all.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import uuid
+
+import bson
+
+from .errors import CommandError
+from .server import Context, Server
+
+ITERATIONS = 15000
+MECHANISM = "SCRAM-SHA-256"
+USERS_DB = "admin"
+USERS_COLLECTION = "system.users"
+OPEN_COMMANDS = {
+    "hello",
+    "ismaster",
+    "ping",
+    "buildinfo",
+    "saslstart",
+    "saslcontinue",
+    "endsessions",
+    "logout",
+    "connectionstatus",
+}
+
+READ = {
+    "find",
+    "count",
+    "aggregate",
+    "listCollections",
+    "listIndexes",
+    "getMore",
+    "killCursors",
+    "dbStats",
+    "collStats",
+    "listDatabases",
+}
+WRITE = {"insert", "update", "delete", "findAndModify"}
+COLLECTION_ADMIN = {"create", "drop", "createIndexes", "dropIndexes"}
+DB_ADMIN = COLLECTION_ADMIN | {"collMod", "dropDatabase", "profile"}
+USER_ADMIN = {"createUser", "updateUser", "dropUser", "usersInfo", "grantRolesToUser", "revokeRolesFromUser"}
+CLUSTER_MONITOR = {
+    "serverStatus",
+    "replSetGetStatus",
+    "replSetGetConfig",
+    "getCmdLineOpts",
+    "getDefaultRWConcern",
+    "listShards",
+    "balancerStatus",
+    "hostInfo",
+    "getParameter",
+}
+CLUSTER_MANAGE = {
+    "replSetInitiate",
+    "replSetReconfig",
+    "setDefaultRWConcern",
+    "addShard",
+    "enableSharding",
+    "shardCollection",
+    "balancerStart",
+    "balancerStop",
+    "shutdown",
+    "configureCollectionBalancing",
+}
+
+# role -> (categories, any database?)
+ROLES: dict[str, tuple[set[str], bool]] = {
+    "read": (READ, False),
+    "readWrite": (READ | WRITE | COLLECTION_ADMIN, False),
+    "dbAdmin": (READ - {"find", "count", "aggregate", "getMore"} | DB_ADMIN, False),
+    "dbOwner": (READ | WRITE | DB_ADMIN | USER_ADMIN, False),
+    "userAdmin": (USER_ADMIN, False),
+    "readAnyDatabase": (READ, True),
+    "readWriteAnyDatabase": (READ | WRITE | COLLECTION_ADMIN, True),
+    "dbAdminAnyDatabase": (DB_ADMIN | {"listDatabases", "listCollections", "listIndexes"}, True),
+    "userAdminAnyDatabase": (USER_ADMIN | {"listDatabases"}, True),
+    "clusterMonitor": (CLUSTER_MONITOR | {"listDatabases"}, True),
+    "clusterManager": (CLUSTER_MONITOR | CLUSTER_MANAGE - {"shutdown"}, True),
+    "clusterAdmin": (CLUSTER_MONITOR | CLUSTER_MANAGE, True),
+    "backup": (READ | CLUSTER_MONITOR, True),
+    "restore": (READ | WRITE | DB_ADMIN, True),
+    "root": (set(), True),  # everything
+}
+
+
+def _h(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _hmac(key: bytes, data: bytes) -> bytes:
+    return hmac.new(key, data, hashlib.sha256).digest()
+
+
+def scram_credentials(password: str, salt: bytes | None = None, iterations: int = ITERATIONS) -> dict:
+    salt = salt or os.urandom(28)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = _hmac(salted, b"Client Key")
+    return {
+        "iterationCount": iterations,
+        "salt": base64.b64encode(salt).decode(),
+        "storedKey": base64.b64encode(_h(client_key)).decode(),
+        "serverKey": base64.b64encode(_hmac(salted, b"Server Key")).decode(),
+    }
+
+
+# -- state ---------------------------------------------------------------------------
+
+
+def enabled(server: Server) -> bool:
+    security = server.settings.parsed_options.get("security", {})
+    return security.get("authorization") == "enabled" or bool(security.get("keyFile"))
+
+
+def users(server: Server) -> list[dict]:
+    """Users of this process: its own admin.system.users, or (mongos) the config servers'."""
+    if server.user_source is not None:
+        return server.user_source()
+    coll = server.store.collection(USERS_DB, USERS_COLLECTION)
+    return [] if coll is None else coll.documents
+
+
+def find_user(server: Server, db: str, name: str) -> dict | None:
+    return next((u for u in users(server) if u["user"] == name and u["db"] == db), None)
+
+
+def session(server: Server, connection_id: int) -> dict:
+    return server.sessions.setdefault(connection_id, {"users": [], "conversation": None})
+
+
+def _localhost(peer: str) -> bool:
+    return peer in ("127.0.0.1", "::1", "localhost", "internal")
+
+
+# -- authorization -------------------------------------------------------------------
+
+
+def _allowed(roles: list[dict], name: str, db: str) -> bool:
+    for grant in roles:
+        categories, any_database = ROLES.get(grant["role"], (set(), False))
+        if grant["role"] == "root":
+            return True
+        if name in categories and (any_database or grant["db"] == db or name in CLUSTER_MONITOR | CLUSTER_MANAGE):
+            return True
+    return False
+
+
+def check(server: Server, ctx: Context) -> None:
+    """Refuse a command the connection may not run (13 Unauthorized)."""
+    if not enabled(server) or ctx.name.lower() in OPEN_COMMANDS or ctx.name.startswith("standin"):
+        return
+    if ctx.body.get("$standinClusterKey") is not None:
+        from .replset import check_internal
+
+        check_internal(server, ctx)  # a cluster member's command: proven by the keyfile
+        return
+    if not users(server) and _localhost(ctx.peer_host):
+        return  # localhost exception
+    roles = [grant for user in session(server, ctx.connection_id)["users"] for grant in user["roles"]]
+    if not session(server, ctx.connection_id)["users"]:
+        raise CommandError(13, f"Command {ctx.name} requires authentication", "Unauthorized")
+    if not _allowed(roles, ctx.name, ctx.db):
+        raise CommandError(13, f"not authorized on {ctx.db} to execute command {{ {ctx.name}: ... }}")
+
+
+# -- SCRAM ---------------------------------------------------------------------------
+
+
+def _parse(message: str) -> dict[str, str]:
+    return dict(part.split("=", 1) for part in message.split(",") if "=" in part)
+
+
+def sasl_start(server: Server, ctx: Context) -> dict:
+    mechanism = ctx.body.get("mechanism")
+    if mechanism != MECHANISM:
+        raise CommandError(
+            334, f"Received authentication for mechanism {mechanism} which is not enabled", "MechanismUnavailable"
+        )
+    payload = bytes(ctx.body["payload"]).decode()
+    if not payload.startswith("n,"):
+        raise CommandError(17, "SCRAM channel binding is not supported", "ProtocolError")
+    client_first_bare = payload.split(",", 2)[2]
+    fields = _parse(client_first_bare)
+    user = find_user(server, ctx.db, fields.get("n", "").replace("=3D", "=").replace("=2C", ","))
+    credentials = (user or {}).get("credentials", {}).get(MECHANISM) or scram_credentials(uuid.uuid4().hex)
+    nonce = fields["r"] + base64.b64encode(os.urandom(24)).decode()
+    server_first = f"r={nonce},s={credentials['salt']},i={credentials['iterationCount']}"
+    conversation = {
+        "user": user,
+        "credentials": credentials,
+        "client_first_bare": client_first_bare,
+        "server_first": server_first,
+        "nonce": nonce,
+        "db": ctx.db,
+        "step": 1,
+    }
+    session(server, ctx.connection_id)["conversation"] = conversation
+    return {"conversationId": 1, "done": False, "payload": bson.Binary(server_first.encode())}
+
+
+def sasl_continue(server: Server, ctx: Context) -> dict:
+    conversation = session(server, ctx.connection_id)["conversation"]
+    if conversation is None:
+        raise CommandError(17, "No SASL session state found", "ProtocolError")
+    payload = bytes(ctx.body.get("payload", b"")).decode()
+    if conversation["step"] == 2:
+        session(server, ctx.connection_id)["conversation"] = None
+        return {"conversationId": 1, "done": True, "payload": bson.Binary(b"")}
+    fields = _parse(payload)
+    without_proof = payload.rsplit(",p=", 1)[0]
+    auth_message = ",".join((conversation["client_first_bare"], conversation["server_first"], without_proof)).encode()
+    credentials = conversation["credentials"]
+    stored_key = base64.b64decode(credentials["storedKey"])
+    proof = base64.b64decode(fields.get("p", ""))
+    client_key = bytes(a ^ b for a, b in zip(proof, _hmac(stored_key, auth_message), strict=False))
+    if conversation["user"] is None or fields.get("r") != conversation["nonce"] or _h(client_key) != stored_key:
+        session(server, ctx.connection_id)["conversation"] = None
+        raise CommandError(18, "Authentication failed.", "AuthenticationFailed")
+    signature = _hmac(base64.b64decode(credentials["serverKey"]), auth_message)
+    authenticated = session(server, ctx.connection_id)["users"]
+    user = conversation["user"]
+    authenticated[:] = [u for u in authenticated if u["_id"] != user["_id"]] + [user]
+    conversation["step"] = 2
+    done = bool(ctx.body.get("options", {}).get("skipEmptyExchange", True))
+    if done:
+        session(server, ctx.connection_id)["conversation"] = None
+    return {
+        "conversationId": 1,
+        "done": done,
+        "payload": bson.Binary(f"v={base64.b64encode(signature).decode()}".encode()),
+    }
+
+
+def sasl_supported_mechs(server: Server, qualified: str) -> list[str] | None:
+    db, _, name = qualified.partition(".")
+    return [MECHANISM] if find_user(server, db, name) else None
+
+
+# -- user management -----------------------------------------------------------------
+
+
+def _roles(raw: list, db: str) -> list[dict]:
+    roles = []
+    for role in raw or []:
+        grant = {"role": role, "db": db} if isinstance(role, str) else {"role": role["role"], "db": role["db"]}
+        if grant["role"] not in ROLES:
+            raise CommandError(31, f"Could not find role: {grant['role']}@{grant['db']}", "RoleNotFound")
+        roles.append(grant)
+    return roles
+
+
+def _users_collection(server: Server):
+    from .commands_catalog import create_plain_collection
+
+    coll = server.store.collection(USERS_DB, USERS_COLLECTION)
+    return coll or create_plain_collection(server, USERS_DB, USERS_COLLECTION, {})
+
+
+def create_user(server: Server, ctx: Context) -> dict:
+    name = ctx.target
+    if find_user(server, ctx.db, name):
+        raise CommandError(51003, f'User "{name}@{ctx.db}" already exists', "Location51003")
+    if "pwd" not in ctx.body:
+        raise CommandError(
+            2,
+            "Must provide a 'pwd' field for all user documents, except those with '$external' as the user's source db",
+        )
+    user = {
+        "_id": f"{ctx.db}.{name}",
+        "userId": bson.Binary.from_uuid(uuid.uuid4()),
+        "user": name,
+        "db": ctx.db,
+        "credentials": {MECHANISM: scram_credentials(ctx.body["pwd"])},
+        "roles": _roles(ctx.body.get("roles"), ctx.db),
+    }
+    _users_collection(server).documents.append(user)
+    return {}
+
+
+def _existing(server: Server, ctx: Context, name: str) -> dict:
+    user = find_user(server, ctx.db, name)
+    if user is None:
+        raise CommandError(11, f'Could not find user "{name}" for db "{ctx.db}"', "UserNotFound")
+    return user
+
+
+def update_user(server: Server, ctx: Context) -> dict:
+    user = _existing(server, ctx, ctx.target)
+    if "pwd" in ctx.body:
+        user["credentials"] = {MECHANISM: scram_credentials(ctx.body["pwd"])}
+    if "roles" in ctx.body:
+        user["roles"] = _roles(ctx.body["roles"], ctx.db)
+    return {}
+
+
+def grant_roles(server: Server, ctx: Context) -> dict:
+    user = _existing(server, ctx, ctx.target)
+    for grant in _roles(ctx.body.get("roles"), ctx.db):
+        if grant not in user["roles"]:
+            user["roles"].append(grant)
+    return {}
+
+
+def revoke_roles(server: Server, ctx: Context) -> dict:
+    user = _existing(server, ctx, ctx.target)
+    revoked = _roles(ctx.body.get("roles"), ctx.db)
+    user["roles"] = [grant for grant in user["roles"] if grant not in revoked]
+    return {}
+
+
+def drop_user(server: Server, ctx: Context) -> dict:
+    user = _existing(server, ctx, ctx.target)
+    _users_collection(server).documents.remove(user)
+    return {}
+
+
+def users_info(server: Server, ctx: Context) -> dict:
+    wanted = ctx.target
+    if isinstance(wanted, str):
+        wanted = [{"user": wanted, "db": ctx.db}]
+    elif isinstance(wanted, dict):
+        wanted = [wanted]
+    elif wanted == 1:
+        wanted = [{"user": u["user"], "db": u["db"]} for u in users(server) if u["db"] == ctx.db]
+    found = []
+    for item in wanted:
+        item = {"user": item, "db": ctx.db} if isinstance(item, str) else item
+        user = find_user(server, item["db"], item["user"])
+        if user:
+            entry = {k: v for k, v in user.items() if k != "credentials"}
+            entry["mechanisms"] = [MECHANISM]
+            if ctx.body.get("showCredentials"):
+                entry["credentials"] = user["credentials"]
+            found.append(entry)
+    return {"users": found}
+
+
+def connection_status(server: Server, ctx: Context) -> dict:
+    authenticated = session(server, ctx.connection_id)["users"]
+    return {
+        "authInfo": {
+            "authenticatedUsers": [{"user": u["user"], "db": u["db"]} for u in authenticated],
+            "authenticatedUserRoles": [g for u in authenticated for g in u["roles"]],
+        }
+    }
+
+
+def logout(server: Server, ctx: Context) -> dict:
+    session(server, ctx.connection_id)["users"] = []
+    return {}
+
+
+HANDLERS = {
+    "saslStart": (sasl_start, False),
+    "saslContinue": (sasl_continue, False),
+    "createUser": (create_user, True),
+    "updateUser": (update_user, True),
+    "dropUser": (drop_user, True),
+    "grantRolesToUser": (grant_roles, True),
+    "revokeRolesFromUser": (revoke_roles, True),
+    "usersInfo": (users_info, False),
+    "connectionStatus": (connection_status, False),
+    "logout": (logout, False),
+}
