@@ -53,6 +53,19 @@ def mongodb_replset_members(hosts: list[str], hostvars: Mapping, set_name: str) 
     ]
 
 
+def mongodb_shard_connections(groups: Mapping, hostvars: Mapping) -> list[dict]:
+    """One {name, connection} per mongodb_shard_<name> group: <set>/<host:port>,... as addShard takes it."""
+    shards = []
+    for group in sorted(name for name in groups if name.startswith("mongodb_shard_")):
+        hosts = list(groups[group])
+        if not hosts:
+            continue
+        set_name = hostvars[hosts[0]].get("mongodb_replset_name", "")
+        members = ",".join(mongodb_member_addresses(mongodb_data_bearing(hosts, hostvars), hostvars))
+        shards.append({"name": set_name, "connection": f"{set_name}/{members}"})
+    return shards
+
+
 class FilterModule:
     def filters(self):
         return {
@@ -61,4 +74,5 @@ class FilterModule:
             "mongodb_member_addresses": mongodb_member_addresses,
             "mongodb_replset_hosts": mongodb_replset_hosts,
             "mongodb_replset_members": mongodb_replset_members,
+            "mongodb_shard_connections": mongodb_shard_connections,
         }

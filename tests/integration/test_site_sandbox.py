@@ -28,12 +28,22 @@ def _host_dirs(root: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    """A provisioned sandbox; stopped after the module's tests."""
+    """A provisioned sandbox (first run at -vvv, output kept); stopped after the module's tests."""
     root = tmp_path_factory.mktemp("sandbox")
-    result = run_playbook(SITE, env=_env(root))
+    result = run_playbook(SITE, "-vvv", env=_env(root))
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr
+    (root / "first-run.log").write_text(result.stdout + result.stderr)
     yield root
     run_playbook("playbooks/sandbox-stop.yml", env=_env(root))
+
+
+def test_no_secret_reaches_the_output_at_vvv(sandbox):
+    output = (sandbox / "first-run.log").read_text()
+    secrets = {path.name: path.read_text().split()[0] for path in (sandbox / "secrets").iterdir()}
+    assert set(secrets) == {"admin", "app", "backup", "monitor", "keyfile"}
+    for name, value in secrets.items():
+        assert value not in output, f"the {name} secret appears in the -vvv output"
+        assert value[:24] not in output, f"a part of the {name} secret appears in the -vvv output"
 
 
 @pytest.mark.parametrize(
@@ -46,6 +56,13 @@ def sandbox(tmp_path_factory):
         ({"mongodb_mongod_block_compressor": "snapy"}, "mongodb_mongod_block_compressor"),
         ({"mongodb_mongod_profiling_mode": "slowop"}, "mongodb_mongod_profiling_mode"),
         ({"mongodb_bind_ip": ["0.0.0.0"]}, "mongodb_bind_ip"),
+        ({"mongodb_sharding_chunk_size_mb": 0}, "mongodb_sharding_chunk_size_mb is 0"),
+        ({"mongodb_sharding_chunk_size_mb": 2048}, "mongodb_sharding_chunk_size_mb is 2048"),
+        (
+            {"mongodb_accounts": [{"name": "x", "password_var": "vault_missing_password", "roles": []}]},
+            "vault_missing_password is missing",
+        ),
+        ({"mongodb_admin_password": "short"}, "mongodb_admin_password at least 12 characters"),
     ],
 )
 def test_bad_input_stops_before_any_change(tmp_path, extra_vars, message):
@@ -54,6 +71,25 @@ def test_bad_input_stops_before_any_change(tmp_path, extra_vars, message):
     assert result.returncode != 0
     assert message in " ".join(output.split()), output[-3000:]
     assert _host_dirs(tmp_path) == [], "a host was changed before the input was checked"
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ("tests/inventories/even-voters.yml", "replica set sandbox-shard-01"),
+        ("tests/inventories/unreachable-member.yml", "sandbox-shard01-d"),
+    ],
+)
+def test_inventory_problems_stop_before_any_change(tmp_path, layer, message):
+    result = run_playbook(SITE, "-i", "inventories/sandbox", "-i", layer, env=_env(tmp_path))
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert message in output, output[-3000:]
+    if "even" in layer:
+        assert "has 2 voting members: use an odd number" in output
+    else:
+        assert "UNREACHABLE" in output
+    assert _host_dirs(tmp_path) == []
 
 
 def test_no_binaries_stops_before_any_change_and_says_what_to_set(tmp_path):
@@ -70,11 +106,14 @@ def test_no_binaries_stops_before_any_change_and_says_what_to_set(tmp_path):
     assert not list(tmp_path.glob("downloads"))
 
 
-def test_sandbox_processes_answer(sandbox):
+def test_sandbox_processes_answer_and_refuse_anonymous_clients(sandbox):
     for port in (28017, 28019, 28101, 28203):
         client = pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=5000)
         try:
             assert client.admin.command("ping")["ok"] == 1
+            with pytest.raises(pymongo.errors.OperationFailure) as refused:
+                client.admin.command("listDatabases")
+            assert refused.value.code == 13
         finally:
             client.close()
 

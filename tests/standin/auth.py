@@ -189,6 +189,10 @@ def _parse(message: str) -> dict[str, str]:
 
 def sasl_start(server: Server, ctx: Context) -> dict:
     mechanism = ctx.body.get("mechanism")
+    if mechanism == "SCRAM-SHA-1":
+        # Users here carry SCRAM-SHA-256 credentials only (hello's saslSupportedMechs says so);
+        # a client falls back to SHA-1 when the user is unknown, which fails as on a server.
+        raise CommandError(18, "Authentication failed.", "AuthenticationFailed")
     if mechanism != MECHANISM:
         raise CommandError(
             334, f"Received authentication for mechanism {mechanism} which is not enabled", "MechanismUnavailable"

@@ -105,3 +105,102 @@ def test_process_answers_ping(process):
         assert client.admin.command("ping")["ok"] == 1
     finally:
         client.close()
+
+
+# -- the cluster: replica sets, authentication, sharding, schema ----------------------
+
+
+def _secret(name: str) -> str:
+    with open(f"{SANDBOX_ROOT}/secrets/{name}") as handle:
+        return handle.read().split()[0]
+
+
+def _client(port: int, user: str | None = None, password: str | None = None, **options) -> pymongo.MongoClient:
+    credentials = {"username": user, "password": password} if user else {}
+    return pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=5000, **credentials, **options)
+
+
+def _admin(port: int, **options) -> pymongo.MongoClient:
+    return _client(port, "admin", _secret("admin"), **options)
+
+
+@pytest.fixture(scope="module")
+def mongos():
+    client = _admin(28017)
+    yield client
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("port", "set_name", "members"),
+    [
+        (28019, "sandbox-cfg", {"127.0.0.1:28019": 1}),
+        (28101, "sandbox-shard-01", {"127.0.0.1:28101": 2, "127.0.0.1:28102": 1, "127.0.0.1:28103": 1}),
+        (28201, "sandbox-shard-02", {"127.0.0.1:28201": 2, "127.0.0.1:28202": 1, "127.0.0.1:28203": 1}),
+    ],
+)
+def test_replica_sets_have_the_inventory_members_and_priorities(port, set_name, members):
+    client = _admin(port, directConnection=True)
+    try:
+        config = client.admin.command("replSetGetConfig")["config"]
+        status = client.admin.command("replSetGetStatus")
+    finally:
+        client.close()
+    assert config["_id"] == set_name
+    assert {m["host"]: m["priority"] for m in config["members"]} == members
+    primaries = [m["name"] for m in status["members"] if m["stateStr"] == "PRIMARY"]
+    assert primaries == [max(members, key=members.get)]
+
+
+def test_anonymous_clients_are_refused():
+    client = _client(28017)
+    try:
+        with pytest.raises(pymongo.errors.OperationFailure) as refused:
+            client.admin.command("listShards")
+        assert refused.value.code == 13
+    finally:
+        client.close()
+
+
+def test_declared_users_log_in_with_their_roles():
+    app = _client(28017, "monitoring_app", _secret("app"))
+    monitor = _client(28017, "monitor", _secret("monitor"))
+    try:
+        app.monitoring.assets.replace_one(
+            {"_id": "vm-verify"}, {"_id": "vm-verify", "asset_type": "vm", "data": {}}, upsert=True
+        )
+        with pytest.raises(pymongo.errors.OperationFailure):
+            app.other.things.insert_one({"x": 1})
+        assert monitor.admin.command("serverStatus")["ok"] == 1
+        with pytest.raises(pymongo.errors.OperationFailure):
+            monitor.monitoring.assets.insert_one({"_id": "nope", "asset_type": "vm", "data": {}})
+    finally:
+        app.close()
+        monitor.close()
+    wrong = _client(28017, "monitoring_app", "not-the-password")
+    try:
+        with pytest.raises(pymongo.errors.OperationFailure):
+            wrong.admin.command("listDatabases")
+    finally:
+        wrong.close()
+
+
+def test_mongos_lists_both_shards_and_the_chunk_size(mongos):
+    shards = {shard["_id"] for shard in mongos.admin.command("listShards")["shards"]}
+    assert shards == {"sandbox-shard-01", "sandbox-shard-02"}
+    assert mongos.config.settings.find_one({"_id": "chunksize"})["value"] == 32
+    assert mongos.admin.command("balancerStatus")["mode"] == "full"
+
+
+def test_schema_is_in_place_and_sharded_through_mongos(mongos):
+    db = mongos.monitoring
+    info = {c["name"]: c for c in db.list_collections()}
+    assert info["metrics"]["type"] == "timeseries"
+    assert info["metrics"]["options"]["expireAfterSeconds"] == 90 * 86400
+    assert {"asset_time_idx", "metric_time_idx"} <= {i["name"] for i in db.metrics.list_indexes()}
+    assert {"asset_type_idx", "hostname_text_idx", "parent_asset_idx", "last_updated_idx"} <= {
+        i["name"] for i in db.assets.list_indexes()
+    }
+    sharded = {c["_id"]: dict(c["key"]) for c in mongos.config.collections.find()}
+    assert sharded["monitoring.metrics"] == {"meta.asset_id": 1, "timestamp": 1}
+    assert sharded["monitoring.assets"] == {"_id": "hashed"}

@@ -1,0 +1,182 @@
+#!/usr/bin/python
+"""Declare a sharded cluster's shards, chunk size, balancer and sharded collections."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: mongodb_sharding
+short_description: Declare a MongoDB sharded cluster's shards, chunk size, balancer and shard keys
+description:
+  - Talks to a mongos. Adds the declared shards, sets the chunk size (C(config.settings),
+    1 to 1024 MB, written with an upsert as current MongoDB versions expect), starts or
+    stops the balancer and sets its window, and shards the declared collections.
+  - Validates everything first against MongoDB's documented rules (chunk size range, shard
+    key values, time-series shard key rules) and sends nothing when a rule is broken.
+    A shard key MongoDB deprecates for the server's version gives a warning saying so.
+  - When a declared shard has an arbiter, sets the cluster-wide default write concern
+    first, as MongoDB requires.
+  - A cluster already as declared reports no change; check and diff mode show the plan.
+  - Written for this project because C(community.mongodb.mongodb_shard) and
+    C(community.mongodb.mongodb_balancer) cover shards and the balancer one call at a time,
+    without shard-key validation, time-series awareness or one plan in check mode.
+options:
+  shards:
+    description: Shards to add; each is C(name) and C(connection) (C(<replica set>/<host:port>,...)).
+    type: list
+    elements: dict
+    default: []
+  chunk_size_mb:
+    description: Cluster chunk size in MB (1 to 1024). Empty leaves it as it is.
+    type: int
+  balancer_enabled:
+    description: Run (true) or stop (false) the balancer. Empty leaves it as it is.
+    type: bool
+  balancer_window:
+    description:
+      - Hours the balancer may run, with C(start) and C(stop) as HH:MM. Empty leaves it as it is.
+    type: dict
+  default_write_concern:
+    description: Cluster-wide default write concern, set when a declared shard has an arbiter.
+    type: dict
+  collections:
+    description:
+      - "Collections to shard; each is C(namespace) (C(db.collection)), C(key) (ordered list of
+        C({field: 1 or hashed}) items) and optionally C(unique)."
+      - Shard collections after the schema created them (a time-series collection must exist
+        to be sharded with its own rules).
+    type: list
+    elements: dict
+    default: []
+extends_documentation_fragment:
+  - mongodb_connection
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+author: monitoring-store maintainers
+"""
+
+EXAMPLES = r"""
+- name: Shards, chunk size and the guide's shard keys
+  mongodb_sharding:
+    login_port: 27017
+    login_user: admin
+    login_password: "{{ vault_mongodb_admin_password }}"
+    shards:
+      - {name: monitoring-shard-01, connection: "monitoring-shard-01/shard01-a.example.internal:27017"}
+    chunk_size_mb: 32
+    balancer_enabled: true
+    collections:
+      - {namespace: monitoring.metrics, key: [{meta.asset_id: 1}, {timestamp: 1}]}
+      - {namespace: monitoring.assets, key: [{_id: hashed}]}
+"""
+
+RETURN = r"""
+operations:
+  description: Commands planned or run, in order.
+  returned: always
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.mongodb_connection import (
+    HAS_PYMONGO,
+    PYMONGO_IMPORT_ERROR,
+    PyMongoError,
+    client_options,
+    connect_checked,
+    connection_argument_spec,
+    pymongo,
+)
+from ansible.module_utils.mongodb_sharding_plan import ShardingError, plan_sharding, validate
+
+
+def argument_spec() -> dict:
+    return {
+        **connection_argument_spec(),
+        "shards": {"type": "list", "elements": "dict", "default": []},
+        "chunk_size_mb": {"type": "int"},
+        "balancer_enabled": {"type": "bool"},
+        "balancer_window": {"type": "dict"},
+        "default_write_concern": {"type": "dict"},
+        "collections": {"type": "list", "elements": "dict", "default": []},
+    }
+
+
+def shard_has_arbiter(params: dict, connection: str) -> bool:
+    """Ask the shard's members (as the inventory names them) whether the set has an arbiter."""
+    set_name, _, hosts = connection.partition("/")
+    client = pymongo.MongoClient(
+        **{
+            **client_options({**params, "login_user": None, "login_password": None}),
+            "host": hosts.split(","),
+            "port": None,
+            "directConnection": False,
+            "replicaSet": set_name,
+        }
+    )
+    try:
+        return bool(client.admin.command("hello").get("arbiters"))
+    except PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def read_state(client, params: dict, declared: dict) -> dict:
+    config = client.config
+    state = {
+        "shards": client.admin.command("listShards")["shards"],
+        "settings": {doc["_id"]: doc for doc in config.settings.find()},
+        "balancer_mode": client.admin.command("balancerStatus").get("mode"),
+        "sharded": {doc["_id"]: doc for doc in config.collections.find()},
+        "timeseries": {},
+        "shard_has_arbiter": {s["name"]: shard_has_arbiter(params, s["connection"]) for s in declared["shards"]},
+        "wanted_write_concern": params["default_write_concern"],
+    }
+    defaults = client.admin.command("getDefaultRWConcern")
+    if defaults.get("defaultWriteConcernSource") == "global":
+        state["default_write_concern"] = defaults.get("defaultWriteConcern")
+    for collection in declared["collections"]:
+        db, _, name = collection["namespace"].partition(".")
+        listed = list(client[db].list_collections(filter={"name": name}))
+        state["timeseries"][collection["namespace"]] = (
+            listed[0].get("options", {}).get("timeseries") if listed else None
+        )
+    return state
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_PYMONGO:
+        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
+    params = module.params
+    try:
+        declared = validate(params)
+    except ShardingError as error:
+        module.fail_json(msg=f"The declaration is refused, nothing was sent: {error}")
+    done = []
+    try:
+        client, _ = connect_checked(params, allow_localhost_exception=False)
+        version = client.admin.command("buildInfo")["version"]
+        plan = plan_sharding(declared, read_state(client, params, declared), ".".join(version.split(".")[:2]))
+        for warning in plan.warnings:
+            module.warn(warning)
+        result = {"changed": bool(plan.operations), "operations": [op.as_result() for op in plan.operations]}
+        if module._diff:
+            result["diff"] = {"before": plan.before, "after": plan.after}
+        if plan.refusals:
+            module.fail_json(msg="Refused, nothing was sent: " + "; ".join(plan.refusals), **result)
+        if not module.check_mode:
+            for operation in plan.operations:
+                client[operation.db].command(operation.command)
+                done.append(operation.as_result())
+    except PyMongoError as error:
+        module.fail_json(msg=f"sharding: {error}", changed=bool(done), operations=done)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
