@@ -236,16 +236,16 @@ def run(module) -> dict:
     if plan.initiate:
         check_members_reachable(params, plan.initiate["members"], authenticated)
         client.admin.command("replSetInitiate", plan.initiate)
-        primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
+        primary, primary_host = primary_client(params, client, authenticated, params["wait_timeout"])
         wait_healthy(primary, plan.initiate, params["wait_timeout"])
         ensure_default_write_concern(primary, params["default_write_concern"], configs, None)
     else:
         ensure_default_write_concern(primary, params["default_write_concern"], configs, current)
         for config in plan.reconfigs:
             primary.admin.command("replSetReconfig", config)
-            primary, _ = primary_client(params, primary, authenticated, params["wait_timeout"])
+            primary, primary_host = primary_client(params, primary, authenticated, params["wait_timeout"])
             wait_healthy(primary, config, params["wait_timeout"])
-    result["primary"] = primary_client(params, primary, authenticated, params["wait_timeout"])[1]
+    result["primary"] = primary_host
     return result
 
 

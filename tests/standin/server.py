@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import socket
 import socketserver
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from bson import ObjectId
@@ -57,8 +56,6 @@ class ServerSettings:
     dbpath: Path | None
     parsed_options: dict
     argv: list[str]
-    pid_file: Path | None = None
-    extra: dict = field(default_factory=dict)
 
 
 class Server:
@@ -215,7 +212,3 @@ class Server:
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
-
-
-def pid() -> int:
-    return os.getpid()
