@@ -36,6 +36,11 @@ def mongodb_member_address(host: str, hostvars: Mapping) -> str:
     return f"{name}:{int(variables.get('mongodb_port', 27017))}"
 
 
+def mongodb_host_with_address(hosts: list[str], hostvars: Mapping, address: str | None) -> str | None:
+    """The inventory host whose member address (host:port) is address, or None."""
+    return next((host for host in hosts if mongodb_member_address(host, hostvars) == address), None)
+
+
 def mongodb_member_addresses(hosts: list[str], hostvars: Mapping) -> list[str]:
     return [mongodb_member_address(host, hostvars) for host in hosts]
 
@@ -61,7 +66,10 @@ def mongodb_shard_connections(groups: Mapping, hostvars: Mapping) -> list[dict]:
         if not hosts:
             continue
         set_name = hostvars[hosts[0]].get("mongodb_replset_name", "")
-        members = ",".join(mongodb_member_addresses(mongodb_data_bearing(hosts, hostvars), hostvars))
+        # addShard checks every seed host against the hosts/passives/arbiters the set
+        # advertises in hello, where hidden members do not appear.
+        visible = [h for h in hosts if not hostvars[h].get("mongodb_replset_member", {}).get("hidden", False)]
+        members = ",".join(mongodb_member_addresses(mongodb_data_bearing(visible, hostvars), hostvars))
         shards.append({"name": set_name, "connection": f"{set_name}/{members}"})
     return shards
 
@@ -71,6 +79,7 @@ class FilterModule:
         return {
             "mongodb_colocated": mongodb_colocated,
             "mongodb_data_bearing": mongodb_data_bearing,
+            "mongodb_host_with_address": mongodb_host_with_address,
             "mongodb_member_addresses": mongodb_member_addresses,
             "mongodb_replset_hosts": mongodb_replset_hosts,
             "mongodb_replset_members": mongodb_replset_members,

@@ -10,8 +10,19 @@ description:
   - Initiates a new replica set with the declared members, or reconfigures an existing one
     toward them (members added, removed, or with other priority, votes, hidden, delay or tags).
   - Follows MongoDB's safe-reconfig rule (at most one voting member added or removed per
-    reconfig). It steps through intermediate configurations and waits for each to be
-    committed and for its members to be healthy before the next.
+    reconfig). It steps through intermediate configurations; before each step it reads the
+    config again, waits until it is committed and takes the next version from it (the
+    primary runs reconfigs of its own, e.g. to clear a new member's C(newlyAdded) flag),
+    and after each step it waits for the members to be healthy.
+  - A member added to a set stays in STARTUP2 during its initial sync, which can take
+    hours on real data; it gets O(initial_sync_timeout), the others O(wait_timeout). Progress
+    goes to the module log. A run that times out has applied its step; the next run carries
+    on from where the set is.
+  - Before the first user exists, connects through MongoDB's localhost exception, which
+    allows C(replSetInitiate) and C(replSetGetStatus) on a loopback connection to this very
+    member, nothing more. It initiates the set and waits on the status, then returns
+    RV(needs_login) so it is run again once the administrator exists, to compare the
+    membership and set the default write concern.
   - Refuses, before sending anything, member changes MongoDB does not allow in place
     (C(arbiter_only), C(build_indexes)), declarations that break MongoDB's rules, and an
     initiation when a member cannot be reached.
@@ -53,6 +64,11 @@ options:
     description: Seconds to wait for a primary and healthy members after each change.
     type: int
     default: 120
+  initial_sync_timeout:
+    description:
+      - Seconds to wait for members in initial sync (STARTUP2) after a change, sized for the data.
+    type: int
+    default: 86400
 extends_documentation_fragment:
   - mongodb_connection
 attributes:
@@ -85,9 +101,25 @@ configs:
   type: list
   elements: dict
 primary:
-  description: host:port of the primary after the run.
-  returned: when not in check mode
+  description: host:port of the primary (after the run, or as found in check mode).
+  returned: when the set has one
   type: str
+needs_login:
+  description:
+    - The module ran through the localhost exception (no user yet) and could not read the
+      config or set the default write concern; run it again once the administrator exists.
+  returned: always
+  type: bool
+waited:
+  description: Seconds waited for healthy members after each step.
+  returned: when something was applied
+  type: list
+  elements: dict
+sent:
+  description: Commands sent before a failure.
+  returned: on failure
+  type: list
+  elements: str
 """
 
 import time
@@ -96,15 +128,26 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.mongodb_connection import (
     HAS_PYMONGO,
     PYMONGO_IMPORT_ERROR,
+    LoginRefused,
     OperationFailure,
     PyMongoError,
     client_for,
     connect_checked,
     connection_argument_spec,
 )
-from ansible.module_utils.mongodb_replset_plan import ReplsetError, describe, implicit_write_concern, plan_replset
+from ansible.module_utils.mongodb_replset_plan import (
+    ReplsetError,
+    describe,
+    implicit_write_concern,
+    next_config,
+    plan_replset,
+)
+from ansible.module_utils.mongodb_write_concern import same_write_concern
 
 HEALTHY_STATES = (1, 2, 7)  # PRIMARY, SECONDARY, ARBITER
+SYNCING_STATES = (0, 5)  # STARTUP, STARTUP2 (initial sync)
+STATE_NAMES = {0: "STARTUP", 1: "PRIMARY", 2: "SECONDARY", 3: "RECOVERING", 5: "STARTUP2", 6: "UNKNOWN", 7: "ARBITER"}
+PROGRESS_EVERY = 30  # seconds between progress lines in the module log while waiting
 
 
 def argument_spec() -> dict:
@@ -116,6 +159,7 @@ def argument_spec() -> dict:
         "default_write_concern": {"type": "dict"},
         "allow_localhost_exception": {"type": "bool", "default": True},
         "wait_timeout": {"type": "int", "default": 120},
+        "initial_sync_timeout": {"type": "int", "default": 86400},
     }
 
 
@@ -123,18 +167,35 @@ class Failure(Exception):
     """Stop the module with this message."""
 
 
-def not_yet_initiated(client) -> bool:
+def replset_status(client) -> dict | None:
+    """replSetGetStatus of the member, or None before the set is initiated (94).
+
+    replSetGetStatus, unlike replSetGetConfig, is allowed under the localhost exception.
+    """
     try:
-        client.admin.command("replSetGetConfig")
+        return client.admin.command("replSetGetStatus")
     except OperationFailure as error:
         if error.code == 94:
-            return True
+            return None
         raise
-    return False
+
+
+def readable_config(primary) -> dict | None:
+    """The set's config, or None when this connection may not read it (13: the localhost exception)."""
+    try:
+        return primary.admin.command("replSetGetConfig")["config"]
+    except OperationFailure as error:
+        if error.code == 13:
+            return None
+        raise
+
+
+def primary_of(status: dict) -> str | None:
+    return next((member["name"] for member in status["members"] if member.get("state") == 1), None)
 
 
 def check_members_reachable(params, members, authenticated) -> None:
-    """Before initiating: every member answers and belongs to no other set."""
+    """Before initiating: every member answers and belongs to no other set (hello needs no login)."""
     problems = []
     for member in members:
         client = client_for({**params, "connect_timeout": 5}, member["host"], authenticated)
@@ -164,34 +225,94 @@ def primary_client(params, client, authenticated, timeout):
         time.sleep(1)
 
 
-def wait_healthy(primary, config, timeout) -> None:
-    """Until the config is committed and each of its members is healthy; names laggards."""
-    deadline = time.monotonic() + timeout
-    hosts = [member["host"] for member in config["members"]]
-    while True:
-        try:
-            committed = primary.admin.command("replSetGetConfig", commitmentStatus=True).get("commitmentStatus", True)
-            status = primary.admin.command("replSetGetStatus")
-            states = {member["name"]: member.get("state") for member in status["members"]}
-            unhealthy = [host for host in hosts if states.get(host) not in HEALTHY_STATES]
-            has_primary = any(state == 1 for state in states.values())
-        except PyMongoError as error:
-            committed, unhealthy, has_primary = False, hosts, False
-            last_error = str(error)
-        else:
-            last_error = ""
-        if committed and not unhealthy and has_primary:
-            return
-        if time.monotonic() > deadline:
-            detail = ", ".join(unhealthy) if unhealthy else "no primary" if not has_primary else "not committed"
-            raise Failure(
-                f"replica set {config['_id']} config version {config['version']}: not healthy after {timeout}s "
-                f"({detail}) {last_error}".strip()
+class MemberWait:
+    """Waits until a config's members are healthy, giving members in initial sync longer.
+
+    A member added to a set holding data stays in STARTUP2 until its initial sync ends,
+    which can take hours: it gets initial_sync_timeout, the others wait_timeout. Progress
+    goes to the module log; on a timeout the message names each member and its state,
+    and a re-run carries on from where the set is.
+    """
+
+    def __init__(self, module):
+        self.module = module
+        self.waited: list[dict] = []
+
+    def until_healthy(self, status_client, primary, hosts: list[str], label: str) -> None:
+        params = self.module.params
+        started = time.monotonic()
+        last_report = started
+        while True:
+            states, committed, error = self._sample(status_client, primary)
+            waiting = {host: states.get(host) for host in hosts if states.get(host) not in HEALTHY_STATES}
+            has_primary = 1 in states.values()
+            elapsed = time.monotonic() - started
+            if committed and has_primary and not waiting:
+                self.waited.append({"step": label, "seconds": round(elapsed, 1)})
+                return
+            syncing = [host for host, state in waiting.items() if state in SYNCING_STATES]
+            limit = params["initial_sync_timeout"] if syncing else params["wait_timeout"]
+            described = ", ".join(
+                f"{host} {STATE_NAMES.get(state, state or 'not reachable')}" for host, state in waiting.items()
             )
+            if time.monotonic() - last_report >= PROGRESS_EVERY:
+                self.module.log(f"replica set {params['set_name']} {label}: waiting {elapsed:.0f}s for {described}")
+                last_report = time.monotonic()
+            if elapsed > limit:
+                detail = described or ("no primary" if not has_primary else "config not committed")
+                hint = " (initial sync; raise initial_sync_timeout for large data sets)" if syncing else ""
+                raise Failure(
+                    f"replica set {params['set_name']} {label}: not healthy after {elapsed:.0f}s: {detail}{hint}"
+                    f"{' ' + error if error else ''}. Nothing more was sent; a re-run carries on from here."
+                )
+            time.sleep(1)
+
+    @staticmethod
+    def _sample(status_client, primary) -> tuple[dict, bool, str]:
+        """Member states, whether the config is committed, and the last error."""
+        try:
+            status = status_client.admin.command("replSetGetStatus")
+            committed = True
+            if primary is not None:
+                reply = primary.admin.command("replSetGetConfig", commitmentStatus=True)
+                committed = reply.get("commitmentStatus", True)
+        except PyMongoError as error:
+            return {}, False, str(error)
+        return {member["name"]: member.get("state") for member in status["members"]}, committed, ""
+
+
+def committed_config(primary, timeout: int) -> dict:
+    """The primary's config once it is committed (a reconfig needs the previous one committed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = primary.admin.command("replSetGetConfig", commitmentStatus=True)
+        if reply.get("commitmentStatus", True) or time.monotonic() > deadline:
+            return reply["config"]
         time.sleep(1)
 
 
-def ensure_default_write_concern(primary, wanted: dict | None, configs: list[dict], current: dict | None) -> None:
+def reconfigure(primary, members: list[dict], timeout: int) -> dict:
+    """One replSetReconfig to these members, its version taken from the config read just before.
+
+    The primary runs reconfigs of its own (it drops a new member's newlyAdded flag once
+    the member is SECONDARY, with version + 1: SERVER-46344), so a version computed up
+    front can be stale; when the server moved the config between the read and the send,
+    read it again and retry once.
+    """
+    for attempt in (1, 2):
+        current = committed_config(primary, timeout)
+        config = next_config(current, members)
+        try:
+            primary.admin.command("replSetReconfig", config)
+            return config
+        except OperationFailure:
+            moved = primary.admin.command("replSetGetConfig")["config"]["version"] != current["version"]
+            if attempt == 2 or not moved:
+                raise
+    raise AssertionError("unreachable")
+
+
+def ensure_default_write_concern(primary, wanted: dict | None, configs: list[dict], current: dict | None) -> bool:
     """Set the cluster-wide default write concern where MongoDB asks for an explicit one.
 
     Since 5.0 a reconfig that changes the implicit default (w:majority, or w:1 for a
@@ -199,25 +320,43 @@ def ensure_default_write_concern(primary, wanted: dict | None, configs: list[dic
     explicit default first; for a set with arbiters the docs advise setting one anyway.
     A shard (wanted empty) takes the cluster-wide default set through mongos.
     """
+    if not needs_default_write_concern(wanted, configs, current):
+        return False
+    defaults = primary.admin.command("getDefaultRWConcern")
+    if defaults.get("defaultWriteConcernSource") == "global" and same_write_concern(
+        defaults.get("defaultWriteConcern"), wanted
+    ):
+        return False
+    primary.admin.command("setDefaultRWConcern", defaultWriteConcern=wanted)
+    return True
+
+
+def needs_default_write_concern(wanted: dict | None, configs: list[dict], current: dict | None) -> bool:
     if wanted is None:
-        return
+        return False
     members = [config["members"] for config in configs] + ([current["members"]] if current else [])
     implicit = {implicit_write_concern(each) for each in members}
-    if len(implicit) < 2 and not any(m.get("arbiterOnly") for each in members for m in each):
-        return
-    defaults = primary.admin.command("getDefaultRWConcern")
-    if defaults.get("defaultWriteConcernSource") == "global" and defaults.get("defaultWriteConcern") == wanted:
-        return
-    primary.admin.command("setDefaultRWConcern", defaultWriteConcern=wanted)
+    return len(implicit) > 1 or any(m.get("arbiterOnly") for each in members for m in each)
 
 
-def run(module) -> dict:
+def run(module, sent: list[str]) -> dict:
     params = module.params
     client, authenticated = connect_checked(params, params["allow_localhost_exception"])
+    status = replset_status(client)
     current = primary = None
-    if not not_yet_initiated(client):
+    if status is not None:
         primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
-        current = primary.admin.command("replSetGetConfig")["config"]
+        current = readable_config(primary)
+        if current is None:
+            # Initiated, but no user exists yet: the localhost exception shows the
+            # status, not the config, so membership is compared once the administrator exists.
+            return {
+                "changed": False,
+                "initiated": False,
+                "configs": [],
+                "primary": primary_of(status),
+                "needs_login": True,
+            }
     plan = plan_replset(params["set_name"], params["members"], current, params["configsvr"])
     for warning in plan.warnings:
         module.warn(warning)
@@ -229,23 +368,47 @@ def run(module) -> dict:
         "changed": plan.changed,
         "initiated": plan.initiate is not None,
         "configs": configs,
+        "needs_login": False,
         "diff": {"before": describe(current), "after": describe(final)},
     }
+    if status is not None:
+        result["primary"] = primary_of(status)
     if module.check_mode or not plan.changed:
         return result
+    waits = MemberWait(module)
     if plan.initiate:
         check_members_reachable(params, plan.initiate["members"], authenticated)
         client.admin.command("replSetInitiate", plan.initiate)
-        primary, primary_host = primary_client(params, client, authenticated, params["wait_timeout"])
-        wait_healthy(primary, plan.initiate, params["wait_timeout"])
-        ensure_default_write_concern(primary, params["default_write_concern"], configs, None)
+        sent.append("replSetInitiate")
+        # The member that took replSetInitiate answers replSetGetStatus for the whole set,
+        # over the same loopback connection the localhost exception needs.
+        hosts = [member["host"] for member in plan.initiate["members"]]
+        waits.until_healthy(client, None, hosts, "initiation")
+        result["primary"] = primary_of(client.admin.command("replSetGetStatus"))
+        if authenticated:
+            primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
+            if ensure_default_write_concern(primary, params["default_write_concern"], configs, None):
+                sent.append("setDefaultRWConcern")
+        else:
+            result["needs_login"] = True
     else:
-        ensure_default_write_concern(primary, params["default_write_concern"], configs, current)
-        for config in plan.reconfigs:
-            primary.admin.command("replSetReconfig", config)
-            primary, primary_host = primary_client(params, primary, authenticated, params["wait_timeout"])
-            wait_healthy(primary, config, params["wait_timeout"])
-    result["primary"] = primary_host
+        if ensure_default_write_concern(primary, params["default_write_concern"], configs, current):
+            sent.append("setDefaultRWConcern")
+        hosts = [member["host"] for member in current["members"]]
+        applied_configs = []
+        for index, planned in enumerate(plan.reconfigs, start=1):
+            label = f"step {index} of {len(plan.reconfigs)}"
+            # One voter at a time: the members of the config in force are healthy first
+            # (a member still in initial sync from an earlier run is waited for here).
+            waits.until_healthy(primary, primary, hosts, f"before {label}")
+            applied = reconfigure(primary, planned["members"], params["wait_timeout"])
+            sent.append(f"replSetReconfig version {applied['version']}")
+            applied_configs.append(applied)
+            primary, result["primary"] = primary_client(params, primary, authenticated, params["wait_timeout"])
+            hosts = [member["host"] for member in applied["members"]]
+            waits.until_healthy(primary, primary, hosts, label)
+        result["configs"] = applied_configs
+    result["waited"] = waits.waited
     return result
 
 
@@ -253,14 +416,18 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
+    sent: list[str] = []
+    failure = None
     try:
-        result = run(module)
+        result = run(module, sent)
     except ReplsetError as error:
-        module.fail_json(msg=f"The declared members are refused, nothing was sent: {error}")
-    except Failure as error:
-        module.fail_json(msg=str(error))
+        failure = f"The declared members are refused, nothing was sent: {error}"
+    except (Failure, LoginRefused) as error:
+        failure = str(error)
     except PyMongoError as error:
-        module.fail_json(msg=f"replica set {module.params['set_name']}: {error}")
+        failure = f"replica set {module.params['set_name']}: {error}"
+    if failure:
+        module.fail_json(msg=failure, changed=bool(sent), sent=sent)
     if not module._diff:
         result.pop("diff")
     module.exit_json(**result)

@@ -84,13 +84,14 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.mongodb_connection import (
     HAS_PYMONGO,
     PYMONGO_IMPORT_ERROR,
+    LoginRefused,
     PyMongoError,
     client_options,
     connect_checked,
     connection_argument_spec,
     pymongo,
 )
-from ansible.module_utils.mongodb_sharding_plan import ShardingError, plan_sharding, validate
+from ansible.module_utils.mongodb_sharding_plan import ShardingError, plan_sharding, sharded_collections, validate
 
 
 def argument_spec() -> dict:
@@ -131,7 +132,7 @@ def read_state(client, params: dict, declared: dict) -> dict:
         "shards": client.admin.command("listShards")["shards"],
         "settings": {doc["_id"]: doc for doc in config.settings.find()},
         "balancer_mode": client.admin.command("balancerStatus").get("mode"),
-        "sharded": {doc["_id"]: doc for doc in config.collections.find()},
+        "sharded": sharded_collections(list(config.collections.find())),
         "timeseries": {},
         "shard_has_arbiter": {s["name"]: shard_has_arbiter(params, s["connection"]) for s in declared["shards"]},
         "wanted_write_concern": params["default_write_concern"],
@@ -173,7 +174,7 @@ def main() -> None:
             for operation in plan.operations:
                 client[operation.db].command(operation.command)
                 done.append(operation.as_result())
-    except PyMongoError as error:
+    except (LoginRefused, PyMongoError) as error:
         module.fail_json(msg=f"sharding: {error}", changed=bool(done), operations=done)
     module.exit_json(**result)
 

@@ -65,6 +65,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.mongodb_connection import (
     HAS_PYMONGO,
     PYMONGO_IMPORT_ERROR,
+    LoginRefused,
     OperationFailure,
     PyMongoError,
     client_options,
@@ -123,6 +124,39 @@ def existing_users(client, users: list[dict]) -> dict:
     return found
 
 
+def create_login_user_first(module, client, operations: list, done: list):
+    """Under the localhost exception: create the login user, then go on authenticated as it.
+
+    The exception allows creating a user on admin with roles on admin only
+    (src/mongo/db/auth/authorization_session_impl.cpp, _getDefaultPrivileges), so the
+    login user comes first and everything else is done as that user.
+    """
+    params = module.params
+    first = next(
+        (op for op in operations if op.user == params.get("login_user") and op.database == params["login_database"]),
+        None,
+    )
+    if first is None:
+        module.fail_json(
+            msg="No user exists yet and login_user is not among the declared users: declare "
+            "it (with a role that may create users) so it can be created first"
+        )
+    try:
+        client[first.database].command(first.command)
+    except OperationFailure as error:
+        if error.code in (10107, 13435):  # NotWritablePrimary, NotPrimaryNoSecondaryOk
+            module.fail_json(
+                msg=f"{params['login_host']}:{params['login_port']} is not the primary of its replica set: the "
+                "first user must be created on the primary, over a loopback connection on its own machine",
+                changed=False,
+            )
+        raise
+    done.append(first.redacted())
+    client.close()
+    client, _ = connect_checked(params, False)
+    return client, [op for op in operations if op is not first]
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_PYMONGO:
@@ -132,10 +166,12 @@ def main() -> None:
         users = validate(params["users"])
     except UsersError as error:
         module.fail_json(msg=f"The declared users are refused, nothing was sent: {error}")
-    done = []
+    done: list[dict] = []
     try:
         client, authenticated = connect_checked(params, params["allow_localhost_exception"])
-        existing = {} if not authenticated and not _any_users(client) else existing_users(client, users)
+        # Unauthenticated here means the localhost exception is open: no user exists yet,
+        # and usersInfo is not among what the exception allows.
+        existing = existing_users(client, users) if authenticated else {}
         checked = {
             (u["name"], u["database"]): (u["name"], u["database"]) in existing and password_works(params, u)
             for u in users
@@ -148,38 +184,15 @@ def main() -> None:
             module.exit_json(**result)
         operations = plan.operations
         if not authenticated:
-            # Localhost exception: the login user first, then continue as that user.
-            first = next(
-                (
-                    op
-                    for op in operations
-                    if op.user == params.get("login_user") and op.database == params["login_database"]
-                ),
-                None,
-            )
-            if first is None:
-                module.fail_json(
-                    msg="No user exists yet and login_user is not among the declared users: declare "
-                    "it (with a role that may create users) so it can be created first"
-                )
-            client[first.database].command(first.command)
-            done.append(first.redacted())
-            client.close()
-            client, _ = connect_checked(params, False)
-            operations = [op for op in operations if op is not first]
+            client, operations = create_login_user_first(module, client, operations, done)
         for operation in operations:
             client[operation.database].command(operation.command)
             done.append(operation.redacted())
+    except LoginRefused as error:
+        module.fail_json(msg=f"users: {error}", changed=bool(done), operations=done)
     except PyMongoError as error:
         module.fail_json(msg=f"users: {error}", changed=bool(done), operations=done)
     module.exit_json(**result)
-
-
-def _any_users(client) -> bool:
-    try:
-        return bool(client.admin.command("usersInfo", 1)["users"])
-    except OperationFailure:
-        return True
 
 
 if __name__ == "__main__":

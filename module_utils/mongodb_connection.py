@@ -90,25 +90,52 @@ def wait_for_ping(params: dict, timeout: float, interval: float = 1.0) -> tuple[
         time.sleep(interval)
 
 
+class LoginRefused(Exception):
+    """The server refused the login and no other way in applies; the message says which user."""
+
+
+def _login_refused(params: dict, why: str) -> LoginRefused:
+    return LoginRefused(
+        f"the login of user {params['login_user']}@{params['login_database']} was refused by "
+        f"{params['login_host']}:{params['login_port']} ({why}); check login_password"
+    )
+
+
 def connect_checked(params: dict, allow_localhost_exception: bool = False):
-    """(client, authenticated) for a server, proven with one ping.
+    """(client, authenticated) for a server, proven with one ping; authenticated is False
+    only when the localhost exception stands in for a refused login.
 
     When the credentials are refused (code 18) and allow_localhost_exception is set,
     connect again without them: before the first user exists, MongoDB's localhost
-    exception lets a client on the same host run administrative commands, and a re-run
-    after the user exists authenticates normally.
+    exception lets a client on a loopback connection to this very mongod create the
+    first user and run replSetInitiate, replSetReconfig and replSetGetStatus (and
+    nothing else: src/mongo/db/auth/authorization_session_impl.cpp,
+    _getDefaultPrivileges). replSetGetStatus is the probe: it is refused (13) once a
+    user exists, so a wrong password is told apart from a server without users. A
+    re-run after the user exists authenticates normally. Raises LoginRefused otherwise.
     """
     client = pymongo.MongoClient(**client_options(params))
     try:
         client.admin.command("ping")
-        return client, bool(params.get("login_user"))
+        return client, True
     except OperationFailure as error:
         client.close()
-        if error.code != 18 or not allow_localhost_exception:
+        if error.code != 18:
             raise
+        if not allow_localhost_exception:
+            raise _login_refused(params, "authentication failed") from error
     anonymous = {**params, "login_user": None, "login_password": None}
     client = pymongo.MongoClient(**client_options(anonymous))
-    client.admin.command("ping")
+    try:
+        client.admin.command("replSetGetStatus")
+    except OperationFailure as error:
+        if error.code == 13:
+            client.close()
+            raise _login_refused(
+                params,
+                "authentication failed, and the localhost exception does not apply: the server has users, or "
+                "this is not a loopback connection to it",
+            ) from error
     return client, False
 
 

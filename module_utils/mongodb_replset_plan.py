@@ -157,6 +157,21 @@ def _next_config(previous: dict, members: list[dict]) -> dict:
     return config
 
 
+def next_config(current: dict, members: list[dict]) -> dict:
+    """The replSetReconfig document that moves the config as read (current) to these members.
+
+    Its version is the one read plus one, so a reconfig the primary ran itself since the
+    plan was made (it drops newlyAdded flags: SERVER-46344) is never undone or refused
+    for a stale version. The server keeps newlyAdded itself and refuses it from a client,
+    and sets the term of a non-force reconfig, so neither is sent
+    (src/mongo/db/repl/replication_coordinator_impl.cpp, processReplSetReconfig).
+    """
+    config = {key: copy.deepcopy(value) for key, value in current.items() if key != "term"}
+    config["version"] = current["version"] + 1
+    config["members"] = [{key: value for key, value in m.items() if key != "newlyAdded"} for m in members]
+    return config
+
+
 def _declared(member: dict) -> dict:
     """A config member back in declared form, to validate an intermediate step."""
     declared = {"host": member["host"]}

@@ -22,6 +22,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ansible.module_utils.mongodb_write_concern import same_write_concern
+
 MIN_CHUNK_MB, MAX_CHUNK_MB = 1, 1024
 WINDOW_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
@@ -96,6 +98,36 @@ def check_timeseries_key(namespace: str, key: dict, timeseries: dict, series: st
         )
 
 
+def _declared_field(field: str, meta: str | None, time_field: str) -> str:
+    """A buckets-collection shard key field as the user declared it."""
+    if field == f"control.min.{time_field}":
+        return time_field
+    if meta and (field == "meta" or field.startswith("meta.")):
+        return meta + field[len("meta") :]
+    return field
+
+
+def sharded_collections(entries: list[dict]) -> dict[str, dict]:
+    """config.collections entries by the namespace and key the user declared.
+
+    MongoDB 8.0 records a sharded time-series collection under its buckets collection,
+    <db>.system.buckets.<coll>, with the key on bucket fields: the metaField as "meta"
+    (subfields "meta.<x>") and the timeField as "control.min.<timeField>"
+    (src/mongo/db/s/README_timeseries.md, jstests/sharding/timeseries_shard_collection.js).
+    """
+    found = {}
+    for entry in entries:
+        namespace, key = entry["_id"], dict(entry["key"])
+        timeseries = entry.get("timeseriesFields")
+        if timeseries and ".system.buckets." in namespace:
+            db, _, name = namespace.partition(".system.buckets.")
+            namespace = f"{db}.{name}"
+            meta, time_field = timeseries.get("metaField"), timeseries["timeField"]
+            key = {_declared_field(field, meta, time_field): value for field, value in key.items()}
+        found[namespace] = {**entry, "_id": namespace, "key": key}
+    return found
+
+
 def validate(params: dict) -> dict:
     """Checked declaration: chunk size, balancer window, shards and collections."""
     chunk = params.get("chunk_size_mb")
@@ -141,7 +173,7 @@ def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> ShardingP
     current_shards = {shard["_id"]: shard for shard in state.get("shards", [])}
     needs_wc = any(state.get("shard_has_arbiter", {}).get(s["name"]) for s in declared["shards"])
     wanted_wc = state.get("wanted_write_concern")
-    if needs_wc and state.get("default_write_concern") != wanted_wc:
+    if needs_wc and not same_write_concern(state.get("default_write_concern"), wanted_wc):
         if wanted_wc is None:
             plan.refusals.append(
                 "a shard has an arbiter: MongoDB needs an explicit cluster-wide default write concern "

@@ -90,10 +90,52 @@ def test_two_voting_members_are_added_one_at_a_time(members):
     replset(members[0], declare(members[:3]))
     _planned, applied = check_apply_again(members[0], declare(members))
     assert [len(config["members"]) for config in applied["configs"]] == [4, 5]
-    assert [config["version"] for config in applied["configs"]] == [2, 3]
+    # Each step takes its version from the config read just before it: after the first,
+    # the primary ran a reconfig of its own that cleared the new member's newlyAdded flag
+    # (SERVER-46344), so the second step is not version 3.
+    first, second = (config["version"] for config in applied["configs"])
+    assert first == 2 and second > first
+    config = members[0].client().admin.command("replSetGetConfig")["config"]
+    assert len(config["members"]) == 5 and config["version"] >= second
+    assert all("newlyAdded" not in member for member in config["members"])
     if servers.using_standin():
-        primary = members[0]
-        assert writes(primary).count("replSetReconfig") == 2
+        assert writes(members[0]).count("replSetReconfig") == 2
+
+
+def test_a_member_in_initial_sync_is_waited_for_and_a_rerun_carries_on(members, start_mongod, tmp_path):
+    """A new member stays in STARTUP2 until its initial sync ends (held here by MongoDB's
+    initialSyncHangBeforeFinish failpoint, as jstests/replsets/newly_added_*.js do)."""
+    replset(members[0], declare(members[:3]))
+    members[0].client().monitoring.samples.insert_one({"asset": "a-1"})
+    root = tmp_path / "syncing"
+    root.mkdir()
+    config = servers.base_config(root, servers.free_port())
+    config["replication"] = {"replSetName": SET, "oplogSizeMB": 990}
+    config["setParameter"] = {
+        "enableTestCommands": 1,
+        "failpoint.initialSyncHangBeforeFinish": "{mode: 'alwaysOn'}",
+    }
+    syncing = start_mongod(config, name="syncing.conf")
+    declared = [*declare(members[:3]), {"host": host(syncing)}]
+
+    timed_out = replset(members[0], declared, initial_sync_timeout=3)
+    assert timed_out.get("failed") and timed_out["changed"] is True
+    assert f"{host(syncing)} STARTUP2" in timed_out["msg"] and "carries on" in timed_out["msg"]
+    assert status(members[0])[host(syncing)] == "STARTUP2"
+
+    # Re-run with one more member while the first is still syncing: it waits first,
+    # and sends nothing when the wait times out.
+    more = [*declared, {"host": host(members[3])}]
+    waiting = replset(members[0], more, initial_sync_timeout=3)
+    assert waiting.get("failed") and waiting["changed"] is False and waiting["sent"] == []
+    assert host(syncing) in waiting["msg"]
+
+    syncing.client().admin.command("configureFailPoint", "initialSyncHangBeforeFinish", mode="off")
+    carried_on = replset(members[0], more)
+    assert carried_on["changed"] is True and [len(c["members"]) for c in carried_on["configs"]] == [5]
+    assert status(members[0])[host(syncing)] == "SECONDARY"
+    copied = syncing.client(readPreference="secondaryPreferred").monitoring.samples.find_one({"asset": "a-1"})
+    assert copied is not None
 
 
 def test_remove_a_member(members):
@@ -131,9 +173,15 @@ def test_unreachable_member_stops_initiation_naming_it(members, tmp_path):
     assert getattr(error.value, "code", None) == 94
 
 
-def test_psa_set_gets_an_explicit_default_write_concern(members):
+def test_psa_set_gets_an_explicit_default_write_concern_once(members):
     declared = declare(members[:3], **{host(members[2]): {"arbiter_only": True}})
     replset(members[0], declared, default_write_concern={"w": "majority"})
     reply = members[0].client().admin.command("getDefaultRWConcern")
     assert reply["defaultWriteConcernSource"] == "global"
-    assert reply["defaultWriteConcern"]["w"] == "majority"
+    # The server reports a stored {w: majority} with wtimeout filled in
+    # (WriteConcernOptions::toBSON); the module must not read that as a difference.
+    assert reply["defaultWriteConcern"] == {"w": "majority", "wtimeout": 0}
+    if servers.using_standin():
+        before = writes(members[0])
+        again = replset(members[0], declared, default_write_concern={"w": "majority"})
+        assert again["changed"] is False and writes(members[0]) == before

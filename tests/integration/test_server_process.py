@@ -104,3 +104,23 @@ def test_command_line_options_without_a_config_file(tmp_path):
         assert parsed["storage"]["dbPath"] == str(dbpath)
     finally:
         assert servers.run_binary("mongod", "--shutdown", "--dbpath", str(dbpath)).returncode == 0
+
+
+def test_mongos_option_replication_local_ping_threshold_is_refused_by_mongod(start_mongod, mongod_config):
+    # replication.localPingThresholdMs is defined in src/mongo/s/mongos_options.idl only.
+    mongod_config["replication"] = {"localPingThresholdMs": 15}
+    result = start_mongod(mongod_config, expect_ok=False).started
+    assert result.returncode == 2
+    assert "Unrecognized option: replication.localPingThresholdMs" in result.stderr
+
+
+def test_small_oplog_size_is_accepted_and_zero_refused(start_mongod, mongod_config):
+    # mongod_options.cpp refuses only sizes <= 0; 990 MB is replSetResizeOplog's minimum.
+    mongod_config["replication"] = {"oplogSizeMB": 50}
+    start_mongod(mongod_config)
+
+    mongod_config["replication"] = {"oplogSizeMB": 0}
+    mongod_config["net"]["port"] = servers.free_port()
+    result = start_mongod(mongod_config, name="zero.conf", expect_ok=False).started
+    assert result.returncode == 2
+    assert "bad --oplogSize" in result.stdout + result.stderr

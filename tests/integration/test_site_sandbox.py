@@ -16,10 +16,21 @@ from support import servers
 from support.ansible import recap, run_playbook
 
 SITE = "playbooks/site.yml"
+# The shared sandbox runs the way production does where this machine allows it: each
+# process advertises a non-loopback address of this machine, so only a member's own
+# loopback connection gets MongoDB's localhost exception, and shard 02 has an arbiter.
+ADVERTISED_ADDRESS = servers.non_loopback_address()
+SANDBOX_INVENTORY = (
+    ("-i", "inventories/sandbox", "-i", "tests/inventories/advertised-address.yml") if ADVERTISED_ADDRESS else ()
+)
 
 
 def _env(root: Path) -> dict:
-    return {"MONGODB_SANDBOX_ROOT": str(root), "MONGODB_BIN_DIR": str(servers.bin_dir())}
+    return {
+        "MONGODB_SANDBOX_ROOT": str(root),
+        "MONGODB_BIN_DIR": str(servers.bin_dir()),
+        "MONGODB_TEST_ADVERTISED_ADDRESS": ADVERTISED_ADDRESS or "",
+    }
 
 
 def _host_dirs(root: Path) -> list[str]:
@@ -30,11 +41,11 @@ def _host_dirs(root: Path) -> list[str]:
 def sandbox(tmp_path_factory):
     """A provisioned sandbox (first run at -vvv, output kept); stopped after the module's tests."""
     root = tmp_path_factory.mktemp("sandbox")
-    result = run_playbook(SITE, "-vvv", env=_env(root))
+    result = run_playbook(SITE, "-vvv", *SANDBOX_INVENTORY, env=_env(root))
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr
     (root / "first-run.log").write_text(result.stdout + result.stderr)
     yield root
-    run_playbook("playbooks/sandbox-stop.yml", env=_env(root))
+    run_playbook("playbooks/sandbox-stop.yml", *SANDBOX_INVENTORY, env=_env(root))
 
 
 def test_no_secret_reaches_the_output_at_vvv(sandbox):
@@ -121,7 +132,7 @@ def test_sandbox_processes_answer_and_refuse_anonymous_clients(sandbox):
 def test_check_mode_on_a_provisioned_sandbox_changes_and_writes_nothing(sandbox):
     logs = sorted(sandbox.glob("sandbox-*/data/" + servers.COMMAND_LOG))
     sizes = {log: log.stat().st_size for log in logs}
-    result = run_playbook(SITE, "--check", "--diff", env=_env(sandbox))
+    result = run_playbook(SITE, "--check", "--diff", *SANDBOX_INVENTORY, env=_env(sandbox))
     assert result.returncode == 0, result.stdout[-5000:]
     assert all(counters["changed"] == 0 for counters in recap(result.stdout).values()), result.stdout[-3000:]
     for log in logs:
@@ -129,8 +140,30 @@ def test_check_mode_on_a_provisioned_sandbox_changes_and_writes_nothing(sandbox)
         assert [line for line in new_lines if json.loads(line)["write"]] == [], log
 
 
+@pytest.mark.skipif(not servers.using_standin(), reason="reads the stand-in's command log")
+def test_first_run_needed_no_privilege_a_real_server_refuses(sandbox):
+    """Administrators created and sets initiated through the localhost exception alone,
+    over loopback on each primary's own machine, with nothing refused for privileges (13)."""
+    refused = []
+    for log in sorted(sandbox.glob("sandbox-*/data/" + servers.COMMAND_LOG)):
+        entries = [json.loads(line) for line in log.read_text().splitlines()]
+        # An anonymous client's endSessions on close is refused on a real server too, harmlessly.
+        refused += [
+            f"{log.parent.parent.name}: {entry['command']}"
+            for entry in entries
+            if entry.get("code") == 13 and entry["command"] != "endSessions"
+        ]
+    assert refused == []
+    admins = {
+        path.parent.parent.name
+        for path in sandbox.glob("sandbox-*/data/" + servers.COMMAND_LOG)
+        if '"command": "createUser"' in path.read_text()
+    }
+    assert {"sandbox-cfg-1", "sandbox-shard01-a", "sandbox-shard02-a"} <= admins
+
+
 def test_second_run_changes_nothing(sandbox):
-    result = run_playbook(SITE, env=_env(sandbox))
+    result = run_playbook(SITE, *SANDBOX_INVENTORY, env=_env(sandbox))
     assert result.returncode == 0, result.stdout[-5000:]
     counters = recap(result.stdout)
     assert len(counters) == 8

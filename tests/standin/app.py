@@ -40,6 +40,7 @@ def build_server(
     if role == "mongod":
         server.before_write.append(replset.guard_write)
         server.after_write.append(replset.replicate)
+        replset.resume(server)
     else:
         mongos.configure(server)
     return server

@@ -5,9 +5,16 @@
   admin.system.users with {iterationCount, salt, storedKey, serverKey}.
 - Access control is on when security.authorization is enabled or a keyFile is set
   (https://www.mongodb.com/docs/manual/core/security-internal-authentication/).
-- Localhost exception (https://www.mongodb.com/docs/manual/core/localhost-exception/):
-  before the first user exists, a client connected from localhost may run any command;
-  creating the first user ends it.
+- Localhost exception (https://www.mongodb.com/docs/manual/core/localhost-exception/;
+  src/mongo/db/auth/authorization_session_impl.cpp, _getDefaultPrivileges, and
+  authz_session_external_state_server_common.cpp, shouldAllowLocalhost): before the
+  first user exists, an unauthenticated client whose connection comes from a loopback
+  address may create the first user on admin (or $external) with roles on admin, run
+  replSetInitiate/replSetReconfig (action replSetConfigure), replSetGetStatus and
+  addShard; an arbiter (which never holds users) also grants getCmdLineOpts,
+  getParameter, serverStatus and shutdown (SERVER-5479). Everything else needs a login:
+  13 Unauthorized, "Command <name> requires authentication". Creating the first user
+  ends the exception.
 - Built-in roles (https://www.mongodb.com/docs/manual/reference/built-in-roles/), coarse:
   each grants command categories on one database or on all.
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import os
 import uuid
 
@@ -29,17 +37,10 @@ ITERATIONS = 15000
 MECHANISM = "SCRAM-SHA-256"
 USERS_DB = "admin"
 USERS_COLLECTION = "system.users"
-OPEN_COMMANDS = {
-    "hello",
-    "ismaster",
-    "ping",
-    "buildinfo",
-    "saslstart",
-    "saslcontinue",
-    "endsessions",
-    "logout",
-    "connectionstatus",
-}
+# Commands whose requiresAuth() is false (src/mongo/db/commands/hello_cmd.cpp, ping,
+# buildinfo, connection_status.cpp, authentication_commands.cpp); endSessions and logout
+# do need a login (end_sessions_command.cpp).
+OPEN_COMMANDS = {"hello", "ismaster", "ping", "buildinfo", "saslstart", "saslcontinue", "connectionstatus"}
 
 READ = {
     "find",
@@ -145,8 +146,39 @@ def session(server: Server, connection_id: int) -> dict:
     return server.sessions.setdefault(connection_id, {"users": [], "conversation": None})
 
 
-def _localhost(peer: str) -> bool:
-    return peer in ("127.0.0.1", "::1", "localhost", "internal")
+def _loopback(peer: str) -> bool:
+    """The client's address is a loopback one (127.0.0.0/8 or ::1), as the server checks it."""
+    try:
+        return ipaddress.ip_address(peer.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+# -- the localhost exception ---------------------------------------------------------
+
+EXCEPTION_CLUSTER_COMMANDS = {"replSetInitiate", "replSetReconfig", "replSetGetStatus", "addShard"}
+ARBITER_EXTRA_COMMANDS = {"getCmdLineOpts", "getParameter", "serverStatus", "shutdown"}
+
+
+def localhost_exception_open(server: Server, ctx: Context) -> bool:
+    return not users(server) and _loopback(ctx.peer_host)
+
+
+def _allowed_by_localhost_exception(server: Server, ctx: Context) -> bool:
+    if ctx.name in EXCEPTION_CLUSTER_COMMANDS:
+        return True
+    if ctx.name in ARBITER_EXTRA_COMMANDS:
+        from .replset import my_member
+
+        member = my_member(server) if server.settings.role == "mongod" else None
+        return bool(member and member.get("arbiterOnly"))
+    if ctx.name == "createUser":
+        # createUser needs createUser on the user's database and grantRole on each
+        # role's database; the exception grants both on admin only ($external: createUser).
+        if ctx.db == "$external":
+            return not ctx.body.get("roles")
+        return ctx.db == USERS_DB and all(grant["db"] == USERS_DB for grant in _roles(ctx.body.get("roles"), ctx.db))
+    return False
 
 
 # -- authorization -------------------------------------------------------------------
@@ -171,10 +203,11 @@ def check(server: Server, ctx: Context) -> None:
 
         check_internal(server, ctx)  # a cluster member's command: proven by the keyfile
         return
-    if not users(server) and _localhost(ctx.peer_host):
-        return  # localhost exception
-    roles = [grant for user in session(server, ctx.connection_id)["users"] for grant in user["roles"]]
-    if not session(server, ctx.connection_id)["users"]:
+    authenticated = session(server, ctx.connection_id)["users"]
+    if not authenticated and localhost_exception_open(server, ctx) and _allowed_by_localhost_exception(server, ctx):
+        return
+    roles = [grant for user in authenticated for grant in user["roles"]]
+    if not authenticated:
         raise CommandError(13, f"Command {ctx.name} requires authentication", "Unauthorized")
     if not _allowed(roles, ctx.name, ctx.db):
         raise CommandError(13, f"not authorized on {ctx.db} to execute command {{ {ctx.name}: ... }}")

@@ -136,6 +136,9 @@ def load_options(role: str, args: argparse.Namespace, version: str) -> dict:
 
 
 def _check_startup_rules(role: str, options: dict) -> None:
+    # src/mongo/db/server_options_server_helpers.cpp (storeServerOptions): --fork needs a log
+    # destination, destination file needs a path; src/mongo/s/mongos_options.cpp: mongos
+    # needs --configdb. All BadValue, exit code 2 (EXIT_BADOPTIONS).
     if _get(options, "processManagement.fork") and _get(options, "systemLog.destination") not in ("file", "syslog"):
         raise StartupError("BadValue: --fork has to be used with --logpath or --syslog", EXIT_BADOPTIONS)
     if _get(options, "systemLog.destination") == "file" and not _get(options, "systemLog.path"):
@@ -150,7 +153,8 @@ def _check_startup_rules(role: str, options: dict) -> None:
 
 
 def _check_key_file(path: Path) -> None:
-    """mongod refuses a keyfile readable by group or others (security_file.cpp)."""
+    """mongod refuses a keyfile readable by group or others, and a key outside 6..1024
+    base64 characters (src/mongo/db/auth/security_file.cpp, security_key.cpp)."""
     try:
         mode = path.stat().st_mode
         content = path.read_text()
@@ -166,6 +170,10 @@ def _check_key_file(path: Path) -> None:
 
 
 def _check_dbpath(options: dict) -> Path:
+    """A missing dbPath is NonExistentPath (src/mongo/db/storage/storage_engine_init.cpp);
+    directoryPerDB / directoryForIndexes that differ from the ones recorded in storage.bson
+    are InvalidOptions (src/mongo/db/storage/storage_engine_metadata.cpp,
+    validateStorageOptions). Both end the process with exit code 100."""
     dbpath = Path(_get(options, "storage.dbPath", "/data/db"))
     if not dbpath.is_dir():
         raise StartupError(

@@ -35,6 +35,20 @@ CREATE_OPTIONS = {
     "comment",
     "autoIndexId",
 }
+# Fields of collMod (src/mongo/db/coll_mod.idl) the stand-in knows.
+COLL_MOD_OPTIONS = {
+    "index",
+    "validator",
+    "validationLevel",
+    "validationAction",
+    "viewOn",
+    "pipeline",
+    "expireAfterSeconds",
+    "timeseries",
+    "changeStreamPreAndPostImages",
+    "dryRun",
+    "collectionUUID",
+}
 # Fields every command may carry that are not command options.
 GENERIC_FIELDS = {
     "$db",
@@ -72,10 +86,25 @@ def create(server: Server, ctx: Context) -> dict:
     if not isinstance(name, str):
         raise CommandError(2, "collection name has invalid type")
     options = {key: value for key, value in ctx.body.items() if key != ctx.name and key not in GENERIC_FIELDS}
-    unknown = sorted(set(options) - CREATE_OPTIONS)
+    # create.idl is strict: an unknown field is location 40415 (IDL parser).
+    unknown = [option for option in options if option not in CREATE_OPTIONS]
     if unknown:
-        raise CommandError(40415, f"BSON field 'create.{unknown[0]}' is an unknown field.", "Location40415")
+        raise CommandError(40415, f"BSON field 'create.{unknown[0]}' is an unknown field.")
     rules.check_collection_name(ctx.db, name)
+    rules.check_validation_options(options)
+    expire = options.get("expireAfterSeconds")
+    if expire is not None and (isinstance(expire, bool) or not isinstance(expire, (int, float))):
+        raise CommandError(14, "BSON field 'create.expireAfterSeconds' is the wrong type, expected type 'long'")
+    # create_command.cpp, CmdCreate::typedRun, in its order.
+    if "clusteredIndex" not in options:
+        if options.get("capped") and not options.get("size"):
+            raise CommandError(72, "the 'size' field is required when 'capped' is true")
+        if (options.get("size") or options.get("max")) and not options.get("capped"):
+            raise CommandError(
+                72, "the 'capped' field needs to be true when either the 'size' or 'max' fields are present"
+            )
+    if "pipeline" in options and "viewOn" not in options:
+        raise CommandError(72, "'pipeline' requires 'viewOn' to also be specified")
     if "timeseries" in options:
         options["timeseries"] = rules.check_timeseries_options(_namespace(ctx), options, server.version_series)
     elif "expireAfterSeconds" in options and "clusteredIndex" not in options:
@@ -86,11 +115,11 @@ def create(server: Server, ctx: Context) -> dict:
         )
     if "expireAfterSeconds" in options:
         options["expireAfterSeconds"] = rules.check_expire_after_seconds(options["expireAfterSeconds"])
-    rules.check_validation_options(options)
 
     existing = server.store.collection(ctx.db, name)
     if existing is not None:
-        # Since 7.0 a create that matches the existing collection exactly succeeds.
+        # Since 7.0 a create that matches the existing collection exactly succeeds; other
+        # options are NamespaceExists (create_command.cpp, checkCollectionOptions).
         if existing.options == options:
             return {}
         raise CommandError(48, f"Collection {_namespace(ctx)} already exists.")
@@ -158,42 +187,79 @@ def list_collections(server: Server, ctx: Context) -> dict:
 
 
 def coll_mod(server: Server, ctx: Context) -> dict:
+    """collMod; checks from src/mongo/db/catalog/coll_mod.cpp (parseCollModRequest) and
+    timeseries_options.cpp. coll_mod.idl is strict: an unknown field is 40415."""
     coll = _require_collection(server, ctx)
     changes = {key: value for key, value in ctx.body.items() if key != ctx.name and key not in GENERIC_FIELDS}
+    unknown = [key for key in changes if key not in COLL_MOD_OPTIONS]
+    if unknown:
+        raise CommandError(40415, f"BSON field 'collMod.{unknown[0]}' is an unknown field.")
     reply: dict = {}
+    timeseries = coll.kind == "timeseries"
     for key, value in changes.items():
         if key == "index":
-            if coll.kind == "timeseries" and "expireAfterSeconds" in value:
-                raise CommandError(72, "TTL indexes are not supported on time-series collections through collMod")
             reply.update(_coll_mod_index(coll, value, _namespace(ctx)))
         elif key == "expireAfterSeconds":
-            if coll.kind != "timeseries" and "clusteredIndex" not in coll.options:
-                raise CommandError(
-                    72, "'expireAfterSeconds' option is only supported on time-series and clustered collections"
-                )
-            if value == "off":
+            # A time-series collection's buckets are clustered, so it takes the option too.
+            if not timeseries and "clusteredIndex" not in coll.options:
+                raise CommandError(72, "'expireAfterSeconds' option is only supported on collections clustered by _id")
+            if isinstance(value, str):
+                if value != "off":
+                    raise CommandError(
+                        72,
+                        "Invalid string value for the 'clusteredIndex::expireAfterSeconds' option. "
+                        f"Got: '{value}'. Accepted value is 'off'",
+                    )
                 coll.options.pop("expireAfterSeconds", None)
             else:
-                coll.options["expireAfterSeconds"] = rules.check_expire_after_seconds(value)
+                coll.options["expireAfterSeconds"] = rules.check_expire_after_seconds(value, "collMod")
         elif key == "timeseries":
-            if coll.kind != "timeseries":
+            if not timeseries:
                 raise CommandError(72, "option only supported on a time-series collection: timeseries")
             coll.options["timeseries"] = rules.check_timeseries_change(
                 coll.options["timeseries"], value, server.version_series
             )
-        elif key in ("validator", "validationLevel", "validationAction", "viewOn", "pipeline") and (
-            coll.kind == "timeseries"
-        ):
+        elif timeseries:
             raise CommandError(72, f"option not supported on a time-series collection: {key}")
-        elif key in ("validator", "validationLevel", "validationAction"):
+        elif key in ("viewOn", "pipeline"):
+            if coll.kind != "view":
+                raise CommandError(72, f"'{key}' option only supported on a view")
+            coll.options[key] = value
+        elif key in ("dryRun", "collectionUUID"):
+            continue
+        else:
             coll.options[key] = value
             rules.check_validation_options(coll.options)
-        else:
-            raise CommandError(40415, f"BSON field 'collMod.{key}' is an unknown field.", "Location40415")
     return reply
 
 
-def _coll_mod_index(coll: Collection, change: dict, namespace: str) -> dict:
+def _coll_mod_index(coll: Collection, change, namespace: str) -> dict:
+    if not isinstance(change, dict):
+        raise CommandError(14, "BSON field 'collMod.index' is the wrong type, expected type 'object'")
+    if "name" in change and "keyPattern" in change:
+        raise CommandError(72, "Cannot specify both key pattern and name.")
+    if "name" not in change and "keyPattern" not in change:
+        raise CommandError(72, "Must specify either index name or key pattern.")
+    if not any(option in change for option in ("expireAfterSeconds", "hidden", "unique", "prepareUnique")):
+        raise CommandError(72, "no expireAfterSeconds, hidden, unique, or prepareUnique field")
+    if "expireAfterSeconds" in change:
+        if coll.kind == "timeseries":
+            raise CommandError(
+                72,
+                "TTL indexes are not supported for time-series collections. Please refer to the documentation "
+                "and use the top-level 'expireAfterSeconds' option instead",
+            )
+        value = change["expireAfterSeconds"]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CommandError(
+                14, "BSON field 'collMod.index.expireAfterSeconds' is the wrong type, expected type 'long'"
+            )
+        if value < 0:
+            raise CommandError(72, "TTL index 'expireAfterSeconds' option cannot be less than 0")
+        if value > rules.MAX_TTL_SECONDS:
+            raise CommandError(
+                72, "TTL index 'expireAfterSeconds' option must be within an acceptable range, try a lower number"
+            )
     if "name" in change:
         spec = coll.index(change["name"])
     else:
@@ -202,14 +268,19 @@ def _coll_mod_index(coll: Collection, change: dict, namespace: str) -> dict:
         raise CommandError(27, f"cannot find index {change.get('name', change.get('keyPattern'))} for ns {namespace}")
     reply = {}
     if "expireAfterSeconds" in change:
+        # Since 5.1 collMod turns a non-TTL single-field index into a TTL index.
         if "expireAfterSeconds" not in spec:
-            raise CommandError(72, "no expireAfterSeconds field to update")
-        reply["expireAfterSeconds_old"] = spec["expireAfterSeconds"]
-        spec["expireAfterSeconds"] = rules.check_expire_after_seconds(change["expireAfterSeconds"])
+            if spec["name"] == "_id_":
+                raise CommandError(72, "the _id field does not support TTL indexes")
+            if len(spec["key"]) != 1:
+                raise CommandError(72, "TTL indexes are single-field indexes, compound indexes do not support TTL")
+        else:
+            reply["expireAfterSeconds_old"] = spec["expireAfterSeconds"]
+        spec["expireAfterSeconds"] = int(change["expireAfterSeconds"])
         reply["expireAfterSeconds_new"] = spec["expireAfterSeconds"]
     if "hidden" in change:
         if spec["name"] == "_id_":
-            raise CommandError(72, "can't hide _id index")
+            raise CommandError(2, "can't hide _id index")
         reply["hidden_old"] = bool(spec.get("hidden", False))
         if change["hidden"]:
             spec["hidden"] = True
@@ -220,6 +291,7 @@ def _coll_mod_index(coll: Collection, change: dict, namespace: str) -> dict:
 
 
 def create_indexes(server: Server, ctx: Context) -> dict:
+    # create_indexes_cmd.cpp: BadValue for an empty list.
     specs = ctx.body.get("indexes")
     if not isinstance(specs, list) or not specs:
         raise CommandError(2, "Must specify at least one index to create")
@@ -235,11 +307,9 @@ def create_indexes(server: Server, ctx: Context) -> dict:
     pending = []
     for raw in specs:
         spec = rules.normalise_index_spec(raw, coll)
-        existing = rules.find_conflict(spec, coll.indexes + pending)
+        existing = rules.find_conflict(spec, coll.indexes + pending, _namespace(ctx))
         if existing is None:
             pending.append(spec)
-    if len(coll.indexes) + len(pending) > rules.MAX_INDEXES:
-        raise CommandError(67, f"add index fails, too many indexes for {_namespace(ctx)}")
     coll.indexes.extend(pending)
     if created_collection:
         server.store.add_collection(ctx.db, ctx.target, coll)
@@ -274,8 +344,11 @@ def drop_indexes(server: Server, ctx: Context) -> dict:
             spec = coll.index(name)
         else:
             spec = next((s for s in coll.indexes if rules.same_key_pattern(s["key"], name)), None)
-        if spec is None:
+        # src/mongo/db/catalog/drop_indexes.cpp: IndexNotFound; the _id index is InvalidOptions.
+        if spec is None and isinstance(name, str):
             raise CommandError(27, f"index not found with name [{name}]")
+        if spec is None:
+            raise CommandError(27, f"can't find index with key: {name}")
         if spec["name"] == "_id_":
             raise CommandError(72, "cannot drop _id index")
         doomed.append(spec)

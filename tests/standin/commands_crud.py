@@ -9,7 +9,7 @@ from bson import ObjectId
 
 from . import matcher
 from .commands_catalog import create_plain_collection
-from .errors import CommandError
+from .errors import CommandError, write_error
 from .server import Context, Server
 from .storage import Collection
 
@@ -26,7 +26,8 @@ def _collection_for_write(server: Server, ctx: Context) -> Collection:
 
 
 def _check_timeseries_document(coll: Collection, document: dict) -> None:
-    # https://www.mongodb.com/docs/manual/core/timeseries/timeseries-requirements/
+    # https://www.mongodb.com/docs/manual/core/timeseries/timeseries-requirements/ and
+    # jstests/noPassthrough/timeseries_insert_invalid_timefield.js: BadValue, per document.
     time_field = coll.options["timeseries"]["timeField"]
     if not isinstance(document.get(time_field), datetime.datetime):
         raise CommandError(
@@ -35,35 +36,89 @@ def _check_timeseries_document(coll: Collection, document: dict) -> None:
         )
 
 
-def _check_unique(coll: Collection, document: dict, ignore: dict | None = None) -> None:
+def _indexed(spec: dict, document: dict) -> bool:
+    """Whether the document has an entry in the index: partial indexes hold the documents
+    their filter matches, sparse ones those that have one of the key's fields."""
+    if "partialFilterExpression" in spec and not matcher.matches(document, spec["partialFilterExpression"]):
+        return False
+    if spec.get("sparse"):
+        return any(matcher.get_path(document, field) is not matcher._MISSING for field in spec["key"])
+    return True
+
+
+def _key_value(document: dict, fields: list[str]) -> dict:
+    # A missing field is indexed as null.
+    values = [matcher.get_path(document, field) for field in fields]
+    return {field: None if value is matcher._MISSING else value for field, value in zip(fields, values, strict=True)}
+
+
+def _check_unique(coll: Collection, namespace: str, document: dict, ignore: dict | None = None) -> None:
+    """DuplicateKey (11000), with keyPattern and keyValue beside the message
+    (src/mongo/db/storage/duplicate_key_error_info.cpp, key_string / buildDupKeyErrorStatus)."""
     for spec in coll.indexes:
         if spec["name"] != "_id_" and not spec.get("unique"):
             continue
+        if not _indexed(spec, document):
+            continue
         fields = list(spec["key"])
-        values = [matcher.get_path(document, field) for field in fields]
+        value = _key_value(document, fields)
         for other in coll.documents:
-            if other is ignore:
+            if other is ignore or not _indexed(spec, other):
                 continue
-            if [matcher.get_path(other, field) for field in fields] == values:
+            if _key_value(other, fields) == value:
+                shown = ", ".join(f"{field}: {item!r}" for field, item in value.items())
                 raise CommandError(
                     11000,
-                    f"E11000 duplicate key error collection: {spec.get('ns', '')} "
-                    f"index: {spec['name']} dup key: {dict(zip(fields, values, strict=True))}",
+                    f"E11000 duplicate key error collection: {namespace} index: {spec['name']} dup key: {{ {shown} }}",
+                    extra={"keyPattern": dict(spec["key"]), "keyValue": value},
                 )
 
 
-def _check_validator(coll: Collection, document: dict) -> None:
+def _violates_validator(coll: Collection, document: dict) -> bool:
+    """The validator subset the stand-in understands: $jsonSchema.required."""
     validator = coll.options.get("validator")
-    if not validator or coll.options.get("validationAction") == "warn":
-        return
+    if not validator:
+        return False
     required = validator.get("$jsonSchema", {}).get("required", [])
-    missing = [field for field in required if field not in document]
-    if missing:
-        raise CommandError(121, "Document failed validation")
+    return any(field not in document for field in required)
+
+
+def _check_validator(coll: Collection, document: dict, before: dict | None = None) -> None:
+    """DocumentValidationFailure (121) as a write error.
+
+    https://www.mongodb.com/docs/manual/core/schema-validation/specify-validation-level/ and
+    .../handle-invalid-documents/: validationLevel off checks nothing, moderate leaves updates
+    of documents that were already invalid alone; validationAction warn only logs.
+    """
+    level = coll.options.get("validationLevel", "strict")
+    if level == "off" or coll.options.get("validationAction") == "warn":
+        return
+    if level == "moderate" and before is not None and _violates_validator(coll, before):
+        return
+    if _violates_validator(coll, document):
+        raise CommandError(
+            121,
+            "Document failed validation",
+            extra={"errInfo": {"failingDocumentId": document.get("_id"), "details": {}}},
+        )
+
+
+def _ordered(ctx: Context) -> bool:
+    return ctx.body.get("ordered", True) is not False
+
+
+def _with_write_errors(reply: dict, errors: list[dict]) -> dict:
+    if errors:
+        reply["writeErrors"] = errors
+    return reply
 
 
 def insert(server: Server, ctx: Context) -> dict:
+    """Per-document failures are writeErrors of an ok: 1 reply; an ordered insert stops at
+    the first one, an unordered insert goes on (src/mongo/db/ops/write_ops_exec.cpp,
+    performInserts; https://www.mongodb.com/docs/manual/reference/command/insert/)."""
     coll = _collection_for_write(server, ctx)
+    namespace = f"{ctx.db}.{ctx.target}"
     inserted = 0
     errors = []
     for index, document in enumerate(ctx.documents("documents")):
@@ -75,19 +130,16 @@ def insert(server: Server, ctx: Context) -> dict:
                 _check_timeseries_document(coll, document)
             else:
                 _check_validator(coll, document)
-                _check_unique(coll, document)
+                _check_unique(coll, namespace, document)
         except CommandError as error:
-            errors.append({"index": index, "code": error.code, "errmsg": error.message})
-            if ctx.body.get("ordered", True):
+            errors.append(write_error(index, error))
+            if _ordered(ctx):
                 break
             continue
         coll.documents.append(document)
         inserted += 1
     server.opcounters["insert"] += inserted
-    reply: dict = {"n": inserted}
-    if errors:
-        reply["writeErrors"] = errors
-    return reply
+    return _with_write_errors({"n": inserted}, errors)
 
 
 def _project(document: dict, projection: dict | None) -> dict:
@@ -126,50 +178,77 @@ def find(server: Server, ctx: Context) -> dict:
     return {"cursor": {"id": 0, "ns": f"{ctx.db}.{ctx.target}", "firstBatch": batch}}
 
 
+def _update_one_statement(coll: Collection, namespace: str, index: int, statement: dict) -> tuple[int, int, list]:
+    """Apply one update statement; return (matched, modified, upserted entries)."""
+    query, change = statement.get("q", {}), statement["u"]
+    hits = [doc for doc in coll.documents if matcher.matches(doc, query)]
+    if not statement.get("multi"):
+        hits = hits[:1]
+    if not hits and statement.get("upsert"):
+        document = matcher.upsert_document(query, change)
+        document.setdefault("_id", ObjectId())
+        _check_validator(coll, document)
+        _check_unique(coll, namespace, document)
+        coll.documents.append(document)
+        return 0, 0, [{"index": index, "_id": document["_id"]}]
+    modified = 0
+    for doc in hits:
+        updated = matcher.apply_update(doc, change)
+        if updated != doc:
+            _check_validator(coll, updated, before=doc)
+            _check_unique(coll, namespace, updated, ignore=doc)
+            coll.documents[coll.documents.index(doc)] = updated
+            modified += 1
+    return len(hits), modified, []
+
+
 def update(server: Server, ctx: Context) -> dict:
+    """Like insert: a failing statement (duplicate key, validation, a bad operator or
+    filter) is a writeError; ordered updates stop there (write_ops_exec.cpp, performUpdates)."""
     coll = _collection_for_write(server, ctx)
+    namespace = f"{ctx.db}.{ctx.target}"
     matched = modified = 0
-    upserted = []
+    upserted: list = []
+    errors = []
     for index, statement in enumerate(ctx.documents("updates")):
-        query, change = statement.get("q", {}), statement["u"]
-        hits = [doc for doc in coll.documents if matcher.matches(doc, query)]
-        if not statement.get("multi"):
-            hits = hits[:1]
-        if not hits and statement.get("upsert"):
-            document = matcher.upsert_document(query, change)
-            document.setdefault("_id", ObjectId())
-            _check_unique(coll, document)
-            coll.documents.append(document)
-            upserted.append({"index": index, "_id": document["_id"]})
+        try:
+            hits, changed, new = _update_one_statement(coll, namespace, index, statement)
+        except CommandError as error:
+            errors.append(write_error(index, error))
+            if _ordered(ctx):
+                break
             continue
-        for doc in hits:
-            matched += 1
-            updated = matcher.apply_update(doc, change)
-            if updated != doc:
-                _check_unique(coll, updated, ignore=doc)
-                coll.documents[coll.documents.index(doc)] = updated
-                modified += 1
+        matched += hits
+        modified += changed
+        upserted += new
     server.opcounters["update"] += matched + len(upserted)
     reply: dict = {"n": matched + len(upserted), "nModified": modified}
     if upserted:
         reply["upserted"] = upserted
-    return reply
+    return _with_write_errors(reply, errors)
 
 
 def delete(server: Server, ctx: Context) -> dict:
     coll = server.store.collection(ctx.db, ctx.target)
     removed = 0
-    for statement in ctx.documents("deletes"):
+    errors = []
+    for index, statement in enumerate(ctx.documents("deletes")):
         if coll is None:
             break
-        hits = [doc for doc in coll.documents if matcher.matches(doc, statement.get("q", {}))]
+        try:
+            hits = [doc for doc in coll.documents if matcher.matches(doc, statement.get("q", {}))]
+        except CommandError as error:
+            errors.append(write_error(index, error))
+            if _ordered(ctx):
+                break
+            continue
         if statement.get("limit", 0) == 1:
             hits = hits[:1]
         for doc in hits:
             coll.documents.remove(doc)
         removed += len(hits)
     server.opcounters["delete"] += removed
-    return {"n": removed}
+    return _with_write_errors({"n": removed}, errors)
 
 
 def count(server: Server, ctx: Context) -> dict:

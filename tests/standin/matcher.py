@@ -1,7 +1,12 @@
 """A small query matcher and update applier for the stand-in's CRUD commands.
 
 Covers what the project's tests and modules send: equality on (dotted) fields,
-comparison operators, $in/$nin, $exists, $ne, $and/$or, and $set/$unset/$inc updates.
+comparison operators, $in/$nin, $exists, $ne, $and/$or, and $set/$unset/$inc/$setOnInsert
+updates. Errors follow the server's parsers: src/mongo/db/matcher/expression_parser.cpp
+(unknown operators: BadValue), src/mongo/db/update/update_object_node.cpp (unknown
+modifier: FailedToParse), src/mongo/db/update/arithmetic_node.cpp ($inc on a non-number:
+TypeMismatch), src/mongo/db/update/update_driver.cpp and storage_validation.cpp (_id is
+immutable: ImmutableField). In update and delete these come back as writeErrors.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import copy
 from typing import Any
 
 from .errors import CommandError
+from .rules import bson_type_name
 
 _MISSING = object()
 
@@ -66,7 +72,7 @@ def _operator_holds(op: str, actual: Any, operand: Any) -> bool:
             return _COMPARISONS[op](actual, operand)
         except TypeError:
             return False
-    raise CommandError(2, f"unknown operator: {op}")
+    raise CommandError(2, f"unknown operator: {op}")  # expression_parser.cpp
 
 
 def _field_matches(actual: Any, condition: Any) -> bool:
@@ -94,26 +100,52 @@ def matches(document: dict, query: dict | None) -> bool:
     return True
 
 
+def _increment(updated: dict, path: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CommandError(14, f"Cannot increment with non-numeric argument: {{{path}: {value!r}}}")
+    current = get_path(updated, path)
+    if current is _MISSING:
+        current = 0
+    elif isinstance(current, bool) or not isinstance(current, (int, float)):
+        raise CommandError(
+            14,
+            f"Cannot apply $inc to a value of non-numeric type. {{_id: {updated.get('_id')!r}}} has the field "
+            f"'{path}' of non-numeric type {bson_type_name(current)}",
+        )
+    set_path(updated, path, current + value)
+
+
 def apply_update(document: dict, update: dict) -> dict:
     """Return the updated copy of document; a document without operators replaces it."""
     if not any(key.startswith("$") for key in update):
         replacement = copy.deepcopy(update)
-        replacement["_id"] = document["_id"]
+        if "_id" in replacement and "_id" in document and replacement["_id"] != document["_id"]:
+            raise CommandError(
+                66,
+                "After applying the update, the (immutable) field '_id' was found to have been altered to "
+                f"_id: {replacement['_id']!r}",
+            )
+        if "_id" in document:
+            replacement = {"_id": document["_id"], **replacement}
         return replacement
     updated = copy.deepcopy(document)
     for op, fields in update.items():
+        if op not in ("$set", "$unset", "$inc", "$setOnInsert"):
+            raise CommandError(
+                9,
+                f"Unknown modifier: {op}. Expected a valid update modifier or pipeline-style update "
+                "specified as an array",
+                "FailedToParse",
+            )
         for path, value in fields.items():
             if op == "$set":
                 set_path(updated, path, copy.deepcopy(value))
             elif op == "$unset":
                 unset_path(updated, path)
             elif op == "$inc":
-                current = get_path(updated, path)
-                set_path(updated, path, (0 if current is _MISSING else current) + value)
-            elif op == "$setOnInsert":
-                continue
-            else:
-                raise CommandError(9, f"Unknown modifier: {op}", "FailedToParse")
+                _increment(updated, path, value)
+    if "_id" in document and updated.get("_id", _MISSING) != document["_id"]:
+        raise CommandError(66, "Performing an update on the path '_id' would modify the immutable field '_id'")
     return updated
 
 

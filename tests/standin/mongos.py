@@ -153,18 +153,31 @@ def config_users(server: Server) -> list[dict]:
 
 
 def add_shard(server: Server, ctx: Context) -> dict:
+    """addShard, as ShardingCatalogManager::addShard checks it.
+
+    src/mongo/db/s/config/sharding_catalog_manager_shard_operations.cpp
+    (_checkIfShardExists, _validateHostAsShard): a shard already there with the same name
+    and set and an overlapping host is success (idempotent), any other clash is
+    IllegalOperation (20); every seed host must be among the set's hosts, passives or
+    arbiters as its hello advertises them, else OperationFailed (96).
+    """
     connection = ctx.target
     if not isinstance(connection, str) or "/" not in connection:
         raise CommandError(2, "Invalid connection string: a shard is a replica set, give <set name>/<host:port>,...")
-    set_name = connection.partition("/")[0]
+    set_name, _, seeds = connection.partition("/")
+    seed_hosts = [host for host in seeds.split(",") if host]
     link = cluster(server)
     name = ctx.body.get("name") or set_name
     for existing in link.shards():
-        if existing["_id"] == name or existing["host"].partition("/")[0] == set_name:
-            if existing["host"].partition("/")[0] == set_name and existing["_id"] == name:
-                return {"shardAdded": name}
+        existing_set, _, existing_hosts = existing["host"].partition("/")
+        same_set = existing_set == set_name
+        if existing["_id"] == name and same_set and set(existing_hosts.split(",")) & set(seed_hosts):
+            return {"shardAdded": name}
+        if existing["_id"] == name:
+            raise CommandError(20, f"A shard named {name} already exists", "IllegalOperation")
+        if same_set:
             raise CommandError(
-                96, f"A shard named {name} or for replica set {set_name} already exists", "OperationFailed"
+                20, f"A shard already exists containing the replica set '{set_name}'", "IllegalOperation"
             )
     try:
         hello = link.run(connection, "admin", {"hello": 1})
@@ -173,16 +186,27 @@ def add_shard(server: Server, ctx: Context) -> dict:
         raise CommandError(96, f"failed to add shard {connection}: {error.message}", "OperationFailed") from error
     if hello.get("setName") != set_name:
         raise CommandError(
-            96, f"in seed list {connection}, host does not belong to replica set {set_name}", "OperationFailed"
+            96,
+            f"the provided connection string ({connection}) does not match the actual set name {hello.get('setName')}",
+            "OperationFailed",
         )
+    advertised = hello.get("hosts", []) + hello.get("passives", []) + hello.get("arbiters", [])
+    for host in seed_hosts:
+        if host not in advertised:
+            raise CommandError(
+                96,
+                f"in seed list {connection}, host {host} does not belong to replica set {set_name}; found "
+                f"{{hosts: {hello.get('hosts', [])}, passives: {hello.get('passives', [])}, "
+                f"arbiters: {hello.get('arbiters', [])}}}",
+                "OperationFailed",
+            )
     if options.get("sharding", {}).get("clusterRole") != "shardsvr":
         raise CommandError(
             96,
             f"Cannot add {connection} as a shard since it was not started with sharding.clusterRole: shardsvr",
             "OperationFailed",
         )
-    hosts = ",".join(hello.get("hosts", []) + hello.get("passives", []) + hello.get("arbiters", []))
-    link.upsert("shards", {"_id": name, "host": f"{set_name}/{hosts}", "state": 1})
+    link.upsert("shards", {"_id": name, "host": f"{set_name}/{','.join(advertised)}", "state": 1})
     return {"shardAdded": name}
 
 
@@ -224,6 +248,25 @@ def _check_shard_key(namespace: str, key: Any, timeseries: dict | None) -> None:
             )
 
 
+def buckets_shard_key(key: dict, timeseries: dict) -> dict:
+    """A time-series shard key as config.collections records it, on the buckets collection.
+
+    src/mongo/db/s/README_timeseries.md (8.0): the metaField becomes "meta" (its
+    subfields "meta.<x>"), the timeField "control.min.<timeField>";
+    jstests/sharding/timeseries_shard_collection.js.
+    """
+    meta, time_field = timeseries.get("metaField"), timeseries["timeField"]
+    converted = {}
+    for field, value in key.items():
+        if field == time_field:
+            converted[f"control.min.{time_field}"] = value
+        elif meta and (field == meta or field.startswith(meta + ".")):
+            converted["meta" + field[len(meta) :]] = value
+        else:
+            converted[field] = value
+    return converted
+
+
 def shard_collection(server: Server, ctx: Context) -> dict:
     namespace = ctx.target
     if not isinstance(namespace, str) or "." not in namespace:
@@ -237,12 +280,16 @@ def shard_collection(server: Server, ctx: Context) -> dict:
     _check_shard_key(namespace, key, timeseries)
     if ctx.body.get("unique") and "hashed" in key.values():
         raise CommandError(2, "hashed shard keys cannot be declared unique")
-    existing = next(iter(link.find("collections", {"_id": namespace})), None)
+    tracked, tracked_key = namespace, key
+    if timeseries is not None:
+        tracked, tracked_key = f"{db}.system.buckets.{name}", buckets_shard_key(key, timeseries)
+    existing = next(iter(link.find("collections", {"_id": tracked})), None)
     if existing is not None:
-        if list(existing["key"].items()) == list(key.items()):
+        # create_collection_coordinator.cpp, checkIfCollectionAlreadyTrackedWithSameOptions.
+        if list(existing["key"].items()) == list(tracked_key.items()):
             return {"collectionsharded": namespace}
         raise CommandError(
-            20, f"sharding already enabled for collection {namespace} with options {existing}", "AlreadyInitialized"
+            23, f"collection already tracked with different options for collection {tracked}", "AlreadyInitialized"
         )
     if not listed:
         link.run(shard["host"], db, {"create": name})
@@ -253,8 +300,8 @@ def shard_collection(server: Server, ctx: Context) -> dict:
             name_parts = "_".join(f"{f}_{v}" for f, v in key.items())
             link.run(shard["host"], db, {"createIndexes": name, "indexes": [{"key": index_key, "name": name_parts}]})
     entry: dict = {
-        "_id": namespace,
-        "key": key,
+        "_id": tracked,
+        "key": tracked_key,
         "unique": bool(ctx.body.get("unique", False)),
         "lastmod": datetime.datetime.now(datetime.UTC),
         "primary": shard["_id"],
@@ -301,18 +348,17 @@ def set_default_rw_concern(server: Server, ctx: Context) -> dict:
     concern = ctx.body.get("defaultWriteConcern")
     if not isinstance(concern, dict) or concern.get("w") == 0:
         raise CommandError(2, "defaultWriteConcern must be a write concern document other than w:0")
+    concern = replset.stored_write_concern(concern)
     link = cluster(server)
     link.upsert("settings", {"_id": "ReadWriteConcernDefaults", "defaultWriteConcern": concern})
     for shard in link.shards():
         link.run(shard["host"], "admin", {"setDefaultRWConcern": 1, "defaultWriteConcern": concern})
-    return {"defaultWriteConcern": concern, "defaultWriteConcernSource": "global"}
+    return replset.rw_concern_reply(concern, "majority")
 
 
 def get_default_rw_concern(server: Server, ctx: Context) -> dict:
     stored = next(iter(cluster(server).find("settings", {"_id": "ReadWriteConcernDefaults"})), None)
-    if stored:
-        return {"defaultWriteConcern": stored["defaultWriteConcern"], "defaultWriteConcernSource": "global"}
-    return {"defaultWriteConcern": {"w": "majority"}, "defaultWriteConcernSource": "implicit"}
+    return replset.rw_concern_reply(stored["defaultWriteConcern"] if stored else None, "majority")
 
 
 def list_databases(server: Server, ctx: Context) -> dict:

@@ -2,7 +2,18 @@
 
 Follows MongoDB's configuration-file reference,
 https://www.mongodb.com/docs/manual/reference/configuration-options/ (8.0 and 7.0),
-and the option definitions in the server source (src/mongo/db/*_options*.idl).
+https://www.mongodb.com/docs/manual/reference/configuration-file-settings-command-line-options-mapping/,
+and the option definitions in the server source (mongodb/mongo, r8.0):
+- both binaries: src/mongo/db/server_options_general.idl, server_options_nongeneral.idl,
+  src/mongo/util/net/ssl_options*.idl, src/mongo/db/auth/sasl_options.idl;
+- mongod only: src/mongo/db/mongod_options_general.idl (security.authorization,
+  operationProfiling.mode), mongod_options_storage.idl (storage.*),
+  src/mongo/db/storage/wiredtiger/wiredtiger_global_options.idl (storage.wiredTiger.*),
+  mongod_options_replication.idl (replication.replSetName, oplogSizeMB,
+  enableMajorityReadConcern), mongod_options_sharding.idl (sharding.clusterRole,
+  archiveMovedChunks);
+- mongos only: src/mongo/s/mongos_options.idl (sharding.configDB,
+  replication.localPingThresholdMs).
 A real server exits with "Unrecognized option: <name>" (exit code 2, EXIT_BADOPTIONS)
 for anything else, including options removed in earlier releases, such as
 storage.journal.enabled (removed in 6.1), and options of the other binary (mongos does
@@ -76,7 +87,6 @@ COMMON: dict[str, Any] = {
     "operationProfiling.slowOpThresholdMs": INT,
     "operationProfiling.slowOpSampleRate": DOUBLE,
     "operationProfiling.filter": MAP,
-    "replication.localPingThresholdMs": INT,
 }
 
 MONGOD_ONLY: dict[str, Any] = {
@@ -86,7 +96,7 @@ MONGOD_ONLY: dict[str, Any] = {
     "storage.journal.commitIntervalMs": INT,
     "storage.directoryPerDB": BOOL,
     "storage.syncPeriodSecs": DOUBLE,
-    "storage.engine": ("wiredTiger", "inMemory"),
+    "storage.engine": STRING,  # an unknown engine fails later, not while parsing
     "storage.oplogMinRetentionHours": DOUBLE,
     "storage.wiredTiger.engineConfig.cacheSizeGB": DOUBLE,
     "storage.wiredTiger.engineConfig.journalCompressor": ("none", "snappy", "zlib", "zstd"),
@@ -104,16 +114,26 @@ MONGOD_ONLY: dict[str, Any] = {
 
 MONGOS_ONLY: dict[str, Any] = {
     "sharding.configDB": STRING,
+    "replication.localPingThresholdMs": INT,
 }
 
-# Ranges the server checks when it parses the file.
+# Ranges the server checks when it parses the options (IDL `validator:` entries; None is
+# unbounded): net.port in server_options_general.idl; storage.syncPeriodSecs (0 to
+# kMaxSyncdelaySecs), storage.journal.commitIntervalMs (1 to kMaxJournalCommitIntervalMs)
+# and storage.oplogMinRetentionHours in mongod_options_storage.idl; cacheSizeGB in
+# wiredtiger_global_options.idl.
 RANGES = {
     "net.port": (0, 65535),
-    "net.maxIncomingConnections": (1, 1_000_000),
+    "net.maxIncomingConnections": (1, None),
+    "storage.syncPeriodSecs": (0.0, 9_000_000.0),
+    "storage.journal.commitIntervalMs": (1, 500),
+    "storage.oplogMinRetentionHours": (0.0, None),
     "storage.wiredTiger.engineConfig.cacheSizeGB": (0.25, 10000),
     "operationProfiling.slowOpSampleRate": (0.0, 1.0),
-    "replication.oplogSizeMB": (990, 1_073_741_824),
 }
+# replication.oplogSizeMB has no IDL range: mongod_options.cpp (storeMongodOptions) only
+# refuses a size <= 0. The 990 MB minimum belongs to replSetResizeOplog, not to startup.
+OPLOG_SIZE = "replication.oplogSizeMB"
 
 
 def known_options(role: str) -> dict[str, Any]:
@@ -147,9 +167,11 @@ def _type_problem(path: str, kind: Any, value: Any) -> str | None:
     }
     if not checks[kind](value):
         return f'Error parsing option "{path}" as {kind}: bad value {value!r}'
-    bounds = RANGES.get(path)
-    if bounds and not bounds[0] <= value <= bounds[1]:
-        return f'Bad value for parameter "{path}": {value} is out of range [{bounds[0]}, {bounds[1]}]'
+    if path == OPLOG_SIZE and value <= 0:
+        return f"BadValue: bad --oplogSize, arg must be greater than 0,found: {value}"
+    low, high = RANGES.get(path, (None, None))
+    if (low is not None and value < low) or (high is not None and value > high):
+        return f'Bad value for parameter "{path}": {value} is out of range [{low}, {high}]'
     return None
 
 

@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import socket
+import threading
+import time
 from typing import Any
 
 import pymongo
@@ -26,6 +29,9 @@ from bson import ObjectId
 
 from .errors import CommandError
 from .server import Context, Server, now
+from .storage import Collection
+
+log = logging.getLogger("standin")
 
 MAX_MEMBERS = 50
 MAX_VOTERS = 7
@@ -68,7 +74,9 @@ REPLICATED = {
     "grantRolesToUser",
     "revokeRolesFromUser",
 }
-STATES = {1: "PRIMARY", 2: "SECONDARY", 7: "ARBITER", 8: "(not reachable/healthy)", 10: "REMOVED"}
+STATES = {1: "PRIMARY", 2: "SECONDARY", 5: "STARTUP2", 7: "ARBITER", 8: "(not reachable/healthy)", 10: "REMOVED"}
+# Failpoint that holds a member in initial sync (src/mongo/db/repl/initial_syncer.cpp).
+INITIAL_SYNC_FAILPOINT = "initialSyncHangBeforeFinish"
 
 
 # -- identity ------------------------------------------------------------------------
@@ -136,8 +144,8 @@ def reachable(host: str) -> bool:
         client.close()
 
 
-def send_internal(server: Server, host: str, command: dict) -> dict:
-    client = _client(host)
+def send_internal(server: Server, host: str, command: dict, timeout_ms: int = 2000) -> dict:
+    client = _client(host, timeout_ms)
     try:
         return client.admin.command({**command, INTERNAL_KEY_FIELD: cluster_key(server)})
     finally:
@@ -191,6 +199,9 @@ def validate_config(server: Server, candidate: Any, action: str) -> dict:
     normalised = []
     ids, hosts = set(), set()
     for raw in members:
+        if "newlyAdded" in raw:
+            # repl_set_config_checks.cpp (ensureNoNewlyAddedMembers) and processReplSetReconfig.
+            raise invalid("Cannot provide newlyAdded field to member config during reconfig.")
         unknown = sorted(set(raw) - MEMBER_FIELDS)
         if unknown:
             raise invalid(f"Unexpected field {unknown[0]} in replica set member configuration")
@@ -242,23 +253,25 @@ def validate_config(server: Server, candidate: Any, action: str) -> dict:
 
 
 def choose_primary(server: Server, members: list[dict]) -> str | None:
-    electable = [
-        m
-        for m in members
-        if m["priority"] > 0 and not m["arbiterOnly"] and (is_me(server, m["host"]) or reachable(m["host"]))
-    ]
+    electable = [m for m in members if _electable(m) and (is_me(server, m["host"]) or reachable(m["host"]))]
     if not electable:
         return None
     best = max(m["priority"] for m in electable)
     return min((m for m in electable if m["priority"] == best), key=lambda m: m["_id"])["host"]
 
 
-def _push(server: Server, new_config: dict, primary: str | None, removed: list[str]) -> None:
+def _push(
+    server: Server, new_config: dict, primary: str | None, removed: list[str], joining: frozenset = frozenset()
+) -> None:
+    """Send the config to every member; the joining ones (added by a reconfig) start an initial sync."""
     for member in new_config["members"]:
         if is_me(server, member["host"]):
             apply_locally(server, new_config, primary)
         else:
-            send_internal(server, member["host"], {"standinReplSetApply": 1, "config": new_config, "primary": primary})
+            message = {"standinReplSetApply": 1, "config": new_config, "primary": primary}
+            if member["host"] in joining and not member["arbiterOnly"]:
+                message["initialSync"] = True
+            send_internal(server, member["host"], message)
     for host in removed:
         if reachable(host):
             send_internal(server, host, {"standinReplSetApply": 1, "config": None, "primary": None})
@@ -314,7 +327,23 @@ def repl_set_initiate(server: Server, ctx: Context) -> dict:
 
 
 def _voters(members: list[dict]) -> set[str]:
-    return {m["host"] for m in members if m["votes"] == 1}
+    """Voting members; a newlyAdded member does not vote yet (MemberConfig::isVoter)."""
+    return {m["host"] for m in members if m["votes"] == 1 and not m.get("newlyAdded")}
+
+
+def mark_newly_added(current: dict, new_config: dict, force: bool) -> None:
+    """A non-force reconfig adds voting members as newlyAdded, and keeps the flags it had.
+
+    SERVER-46344: the member counts as a non-voter until it is SECONDARY, then the
+    primary removes the flag with a reconfig of its own (version + 1), one member at a
+    time (jstests/replsets/newly_added_member_id_vs_index.js).
+    """
+    flagged = {m["_id"] for m in current["members"] if m.get("newlyAdded")}
+    old_ids = {m["_id"] for m in current["members"]}
+    for member in new_config["members"]:
+        joining = member["_id"] not in old_ids and member["votes"] == 1 and not member["arbiterOnly"] and not force
+        if member["_id"] in flagged or joining:
+            member["newlyAdded"] = True
 
 
 def repl_set_reconfig(server: Server, ctx: Context) -> dict:
@@ -325,10 +354,12 @@ def repl_set_reconfig(server: Server, ctx: Context) -> dict:
     candidate = ctx.body.get("replSetReconfig")
     new_config = validate_config(server, candidate, "reconfig")
     if new_config["version"] <= current["version"] and not force:
+        # validateOldAndNewConfigsCompatible (repl_set_config_checks.cpp).
         raise CommandError(
             103,
-            f"New replica set config version {new_config['version']} must be greater than the current "
-            f"version {current['version']}",
+            f"New replica set configuration version and term must be greater than old, but "
+            f"{{version: {new_config['version']}, term: {current['term']}}} is not greater than "
+            f"{{version: {current['version']}, term: {current['term']}}} for replica set {current['_id']}",
         )
     old_by_id = {m["_id"]: m for m in current["members"]}
     for member in new_config["members"]:
@@ -344,10 +375,12 @@ def repl_set_reconfig(server: Server, ctx: Context) -> dict:
                     f"New and old configurations differ in the setting of the {fixed} field for member "
                     f"{member['host']}; to make this change, remove then re-add the member",
                 )
+    mark_newly_added(current, new_config, force)
     if not force:
         changed = _voters(current["members"]) ^ _voters(new_config["members"])
         if len(changed) > 1:
-            raise CommandError(93, "Non force replica set reconfig can only add or remove at most 1 voting member.")
+            # validateSingleNodeChange; _doReplSetReconfig answers it as 103.
+            raise CommandError(103, "Non force replica set reconfig can only add or remove at most 1 voting member.")
     if (
         not force
         and default_rw_concern(server) is None
@@ -369,13 +402,33 @@ def repl_set_reconfig(server: Server, ctx: Context) -> dict:
         )
     if server.settings.parsed_options.get("sharding", {}).get("clusterRole") == "configsvr":
         new_config["configsvr"] = True
-    _push(server, new_config, choose_primary(server, new_config["members"]), sorted(old_hosts - new_hosts))
+    _push(
+        server,
+        new_config,
+        choose_primary(server, new_config["members"]),
+        sorted(old_hosts - new_hosts),
+        frozenset(new_hosts - old_hosts),
+    )
     return {}
 
 
 def repl_set_get_config(server: Server, ctx: Context) -> dict:
+    """The config without newlyAdded flags unless $_internalIncludeNewlyAdded (test commands only).
+
+    CmdReplSetGetConfig (src/mongo/db/repl/repl_set_commands.cpp) and
+    MemberConfig::toBSONWithoutNewlyAdded; jstests/replsets/test_only_repl_commands.js.
+    """
     current = _require_initiated(server)
-    reply: dict = {"config": copy.deepcopy(current)}
+    include_flags = bool(ctx.body.get("$_internalIncludeNewlyAdded"))
+    if include_flags and not test_commands_enabled(server):
+        raise CommandError(
+            72, "The '$_internalIncludeNewlyAdded' option is only supported when testing commands are enabled"
+        )
+    shown = copy.deepcopy(current)
+    if not include_flags:
+        for member in shown["members"]:
+            member.pop("newlyAdded", None)
+    reply: dict = {"config": shown}
     if ctx.body.get("commitmentStatus"):
         if not is_primary(server):
             raise CommandError(10107, "commitmentStatus is only supported on the primary", "NotWritablePrimary")
@@ -410,34 +463,71 @@ def set_default_rw_concern(server: Server, ctx: Context) -> dict:
     concern = ctx.body.get("defaultWriteConcern")
     if not isinstance(concern, dict) or concern.get("w") == 0:
         raise CommandError(2, "defaultWriteConcern must be a write concern document other than w:0")
+    concern = stored_write_concern(concern)
     state(server)["defaultWriteConcern"] = concern
     current = config(server)
     if current and is_primary(server):
         for member in current["members"]:
             if not is_me(server, member["host"]) and reachable(member["host"]):
                 send_internal(server, member["host"], {"setDefaultRWConcern": 1, "defaultWriteConcern": concern})
-    return {"defaultWriteConcern": concern, "defaultWriteConcernSource": "global"}
+    return rw_concern_reply(concern, "majority")
+
+
+def stored_write_concern(concern: dict) -> dict:
+    """A write concern as the server keeps and reports it: w, j only when given, wtimeout always.
+
+    WriteConcernOptions::toBSON (src/mongo/db/write_concern_options.cpp): a stored
+    {w: "majority"} reads back as {w: "majority", wtimeout: 0}.
+    """
+    stored: dict = {"w": concern.get("w", 1)}
+    if "j" in concern:
+        stored["j"] = bool(concern["j"])
+    stored["wtimeout"] = int(concern.get("wtimeout", 0))
+    return stored
+
+
+def rw_concern_reply(concern: dict | None, implicit: str) -> dict:
+    """getDefaultRWConcern's answer (ReadWriteConcernDefaults::getDefault, rwc_defaults_commands.cpp).
+
+    Without a global default, the implicit one is shown only when it is majority.
+    """
+    reply: dict = {"defaultReadConcern": {"level": "local"}, "defaultReadConcernSource": "implicit"}
+    if concern:
+        reply.update(defaultWriteConcern=concern, defaultWriteConcernSource="global")
+    else:
+        reply["defaultWriteConcernSource"] = "implicit"
+        if implicit == "majority":
+            reply["defaultWriteConcern"] = {"w": "majority", "wtimeout": 0}
+    reply["localUpdateWallClockTime"] = now()
+    return reply
 
 
 def get_default_rw_concern(server: Server, ctx: Context) -> dict:
-    concern = default_rw_concern(server)
     current = config(server)
-    if concern:
-        return {"defaultWriteConcern": concern, "defaultWriteConcernSource": "global"}
     implicit = implicit_write_concern(current["members"]) if current else "majority"
-    return {
-        "defaultWriteConcern": {"w": implicit if implicit == "majority" else 1},
-        "defaultWriteConcernSource": "implicit",
-    }
+    return rw_concern_reply(default_rw_concern(server), implicit)
+
+
+def own_state(server: Server) -> int:
+    """This member's state: PRIMARY, ARBITER, STARTUP2 during initial sync, else SECONDARY."""
+    me = my_member(server)
+    if me is None:
+        return 10
+    if me["arbiterOnly"]:
+        return 7
+    if syncing(server):
+        return 5
+    return 1 if state(server).get("primary") == me["host"] else 2
 
 
 def _member_state(server: Server, member: dict, primary: str | None) -> tuple[int, int]:
-    """(state, health) of a member as this node sees it."""
-    if not is_me(server, member["host"]) and not reachable(member["host"]):
+    """(state, health) of a member as this node sees it (the member's own answer, as a heartbeat)."""
+    if is_me(server, member["host"]):
+        return own_state(server), 1
+    try:
+        return int(send_internal(server, member["host"], {"standinReplState": 1}, timeout_ms=1000)["state"]), 1
+    except pymongo.errors.PyMongoError:
         return 8, 0
-    if member["arbiterOnly"]:
-        return 7, 1
-    return (1 if member["host"] == primary else 2), 1
 
 
 def repl_set_get_status(server: Server, ctx: Context) -> dict:
@@ -459,8 +549,7 @@ def repl_set_get_status(server: Server, ctx: Context) -> dict:
         if is_me(server, member["host"]):
             entry["self"] = True
         members.append(entry)
-    me = my_member(server)
-    my_state = 10 if me is None else _member_state(server, me, primary)[0]
+    my_state = own_state(server)
     return {
         "set": current["_id"],
         "date": now(),
@@ -473,7 +562,16 @@ def repl_set_get_status(server: Server, ctx: Context) -> dict:
 def standin_repl_set_apply(server: Server, ctx: Context) -> dict:
     check_internal(server, ctx)
     apply_locally(server, ctx.body.get("config"), ctx.body.get("primary"))
+    if ctx.body.get("initialSync"):
+        state(server)["initialSync"] = "running"
+        server.store.save()
+        start_initial_sync(server)
     return {}
+
+
+def _electable(member: dict) -> bool:
+    """Priority above 0 and not newlyAdded (MemberConfig::getPriority is 0 while newly added)."""
+    return member["priority"] > 0 and not member["arbiterOnly"] and not member.get("newlyAdded")
 
 
 def topology_fields(server: Server, ctx: Context) -> dict | None:
@@ -498,13 +596,13 @@ def topology_fields(server: Server, ctx: Context) -> dict | None:
     fields: dict[str, Any] = {
         "setName": name,
         "setVersion": current["version"],
-        "hosts": [m["host"] for m in visible if m["priority"] > 0 and not m["arbiterOnly"]],
+        "hosts": [m["host"] for m in visible if _electable(m)],
         "me": me["host"],
         primary_key: me["host"] == primary,
         "secondary": me["host"] != primary and not me["arbiterOnly"],
         "lastWrite": {"lastWriteDate": now(), "opTime": {"ts": 0, "t": current["term"]}},
     }
-    passives = [m["host"] for m in visible if m["priority"] == 0 and not m["arbiterOnly"]]
+    passives = [m["host"] for m in visible if not _electable(m) and not m["arbiterOnly"]]
     arbiters = [m["host"] for m in current["members"] if m["arbiterOnly"]]
     if passives:
         fields["passives"] = passives
@@ -517,8 +615,10 @@ def topology_fields(server: Server, ctx: Context) -> dict | None:
     for flag in ("arbiterOnly", "hidden"):
         if me[flag]:
             fields[flag] = True
-    if me["priority"] == 0 and not me["arbiterOnly"]:
+    if not _electable(me) and not me["arbiterOnly"]:
         fields["passive"] = True
+    if syncing(server):
+        fields["secondary"] = False
     if me["tags"]:
         fields["tags"] = me["tags"]
     return fields
@@ -560,6 +660,120 @@ def standin_replicate(server: Server, ctx: Context) -> dict:
     return {}
 
 
+# -- test commands and failpoints ----------------------------------------------------
+
+
+def test_commands_enabled(server: Server) -> bool:
+    value = server.settings.parsed_options.get("setParameter", {}).get("enableTestCommands")
+    return str(value).lower() in ("1", "true")
+
+
+def failpoint_on(server: Server, name: str) -> bool:
+    """A failpoint set at start-up (setParameter failpoint.<name>) or by configureFailPoint.
+
+    Start-up failpoints need enableTestCommands, as in the jstests that use them
+    (jstests/replsets/newly_added_member_id_vs_index.js).
+    """
+    points = server.extra_state.setdefault("failpoints", {})
+    if name not in points:
+        raw = server.settings.parsed_options.get("setParameter", {}).get(f"failpoint.{name}")
+        points[name] = bool(raw) and test_commands_enabled(server) and "off" not in str(raw)
+    return points[name]
+
+
+def configure_fail_point(server: Server, ctx: Context) -> dict:
+    """configureFailPoint: registered only with enableTestCommands (else CommandNotFound, 59)."""
+    if not test_commands_enabled(server):
+        raise CommandError(59, f"no such command: '{ctx.name}'")
+    if ctx.db != "admin":
+        raise CommandError(13, "configureFailPoint may only be run against the admin database.")
+    mode = ctx.body.get("mode")
+    if mode not in ("alwaysOn", "off") and not isinstance(mode, dict):
+        raise CommandError(2, f"Unrecognized mode {mode!r} for failpoint {ctx.target}")
+    was_on = failpoint_on(server, ctx.target)
+    server.extra_state["failpoints"][ctx.target] = mode != "off"
+    return {"count": int(was_on)}
+
+
+# -- initial sync and the primary's own reconfig ---------------------------------------
+
+
+def syncing(server: Server) -> bool:
+    return state(server).get("initialSync") == "running"
+
+
+def start_initial_sync(server: Server) -> None:
+    threading.Thread(target=_initial_sync, args=(server,), daemon=True).start()
+
+
+def _initial_sync(server: Server) -> None:
+    """STARTUP2 until the failpoint lets go, copy the primary's data, then SECONDARY.
+
+    A member added to a set goes through initial sync (state STARTUP2, 5) before it is
+    SECONDARY (https://www.mongodb.com/docs/manual/core/replica-set-sync/). When it is,
+    the primary learns it by heartbeat and, if the member is newlyAdded, removes the
+    flag with a reconfig of its own, version + 1 and the same term
+    (replication_coordinator_impl_heartbeat.cpp, _reconfigToRemoveNewlyAddedField).
+    """
+    while failpoint_on(server, INITIAL_SYNC_FAILPOINT) and not server.shutting_down.is_set():
+        time.sleep(0.1)
+    primary = state(server).get("primary")
+    with server.lock:
+        if primary and not is_me(server, primary):
+            snapshot = send_internal(server, primary, {"standinSnapshot": 1}, timeout_ms=10000)["databases"]
+            server.store.databases = {
+                db: {name: Collection(**entry) for name, entry in collections.items()}
+                for db, collections in snapshot.items()
+            }
+        state(server)["initialSync"] = "done"
+        server.store.save()
+    server.bump_topology()
+    me = my_member(server)
+    if primary and me and not is_me(server, primary):
+        try:
+            send_internal(server, primary, {"standinMemberSecondary": me["_id"]})
+        except pymongo.errors.PyMongoError:
+            log.warning("primary %s did not hear that member %s is SECONDARY", primary, me["host"])
+
+
+def standin_snapshot(server: Server, ctx: Context) -> dict:
+    """The data an initial sync copies: every database except local."""
+    check_internal(server, ctx)
+    return {
+        "databases": {
+            db: {
+                name: {"kind": c.kind, "options": c.options, "indexes": c.indexes, "documents": c.documents}
+                for name, c in collections.items()
+            }
+            for db, collections in server.store.databases.items()
+            if db != "local"
+        }
+    }
+
+
+def standin_repl_state(server: Server, ctx: Context) -> dict:
+    check_internal(server, ctx)
+    return {"state": own_state(server)}
+
+
+def standin_member_secondary(server: Server, ctx: Context) -> dict:
+    """On the primary: a member reached SECONDARY; drop its newlyAdded flag (one member per reconfig)."""
+    check_internal(server, ctx)
+    current = config(server)
+    if not current or not is_primary(server):
+        return {}
+    member = next((m for m in current["members"] if m["_id"] == ctx.target), None)
+    if member is None or not member.get("newlyAdded"):
+        return {}
+    new_config = copy.deepcopy(current)
+    new_config["version"] = current["version"] + 1
+    for each in new_config["members"]:
+        if each["_id"] == ctx.target:
+            each.pop("newlyAdded")
+    _push(server, new_config, state(server).get("primary"), [])
+    return {}
+
+
 HANDLERS = {
     "replSetInitiate": (repl_set_initiate, True),
     "replSetReconfig": (repl_set_reconfig, True),
@@ -569,4 +783,14 @@ HANDLERS = {
     "getDefaultRWConcern": (get_default_rw_concern, False),
     "standinReplSetApply": (standin_repl_set_apply, True),
     "standinReplicate": (standin_replicate, True),
+    "standinSnapshot": (standin_snapshot, False),
+    "standinReplState": (standin_repl_state, False),
+    "standinMemberSecondary": (standin_member_secondary, True),
+    "configureFailPoint": (configure_fail_point, False),
 }
+
+
+def resume(server: Server) -> None:
+    """At start-up: an initial sync that a restart interrupted starts again."""
+    if syncing(server):
+        start_initial_sync(server)

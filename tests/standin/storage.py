@@ -2,7 +2,8 @@
 
 Files in the dbPath:
 - ``storage.bson``: the storage engine options the data was created with, in the same
-  form mongod writes it, so roles can read it from a real or a stand-in data directory;
+  form mongod writes it ({storage: {engine, options}}, src/mongo/db/storage/
+  storage_engine_metadata.cpp), so roles can read it from a real or a stand-in data directory;
 - ``mongod.lock``: the pid of the running process (empty after a clean shutdown);
 - ``standin-state.json``: the catalogue and documents (canonical extended JSON);
 - ``standin-commands.jsonl``: one line per command received, for tests.

@@ -180,3 +180,48 @@ WRITE_COMMANDS = {
     "delete",
     "findAndModify",
 }
+
+
+def non_loopback_address() -> str | None:
+    """An IPv4 address of this machine's own interfaces that is not loopback, or None.
+
+    Traffic to it never leaves the machine (the kernel delivers it locally), but a
+    server sees such a client as remote: what MongoDB's localhost exception turns on.
+    """
+    import fcntl
+    import ipaddress
+    import struct
+
+    siocgifaddr = 0x8915
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        for _, name in socket.if_nameindex():
+            try:
+                packed = fcntl.ioctl(probe.fileno(), siocgifaddr, struct.pack("256s", name[:15].encode()))
+            except OSError:
+                continue
+            address = socket.inet_ntoa(packed[20:24])
+            if not ipaddress.ip_address(address).is_loopback:
+                return address
+    return None
+
+
+def write_keyfile(path: Path) -> Path:
+    """A replica set keyfile (mode 0400) with fixed test content."""
+    path.write_text("standintestkeyfilecontent0123456789\n")
+    path.chmod(0o400)
+    return path
+
+
+def wait_for(condition, timeout: float, interval: float = 0.2):
+    """condition()'s first truthy value within timeout seconds; AssertionError otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = condition()
+        except pymongo.errors.PyMongoError:
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true after {timeout}s: {condition}")
+        time.sleep(interval)

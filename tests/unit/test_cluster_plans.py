@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from mongodb_replset_plan import ReplsetError, implicit_write_concern, plan_replset
-from mongodb_sharding_plan import ShardingError, plan_sharding, validate
+from mongodb_replset_plan import ReplsetError, implicit_write_concern, next_config, plan_replset
+from mongodb_sharding_plan import ShardingError, plan_sharding, sharded_collections, validate
 from mongodb_users_plan import UsersError, plan_users
 from mongodb_users_plan import validate as validate_users
+from mongodb_write_concern import same_write_concern
 
 
 def members(*hosts, **settings):
@@ -215,3 +216,79 @@ def test_changing_a_shard_key_is_refused():
     state = {**STATE, "sharded": {"d.c": {"_id": "d.c", "key": {"a": 1}}}}
     plan = plan_sharding(declared(collections=[{"namespace": "d.c", "key": [{"b": 1}]}]), state)
     assert "reshardCollection" in plan.refusals[0]
+
+
+# -- what the server moved or reports differently ---------------------------------------
+
+
+def test_next_config_takes_its_version_from_the_config_read_and_sends_no_server_fields():
+    read = {
+        "_id": "rs",
+        "version": 7,
+        "term": 3,
+        "members": [{"_id": 0, "host": "a:1"}, {"_id": 1, "host": "b:1", "newlyAdded": True}],
+        "settings": {"chainingAllowed": True},
+    }
+    members = [{"_id": 0, "host": "a:1"}, {"_id": 1, "host": "b:1", "newlyAdded": True}, {"_id": 2, "host": "c:1"}]
+    config = next_config(read, members)
+    assert config["version"] == 8 and "term" not in config
+    assert all("newlyAdded" not in member for member in config["members"])
+    assert config["settings"] == {"chainingAllowed": True} and len(config["members"]) == 3
+    assert read["members"][1]["newlyAdded"] is True  # the config read is left as it was
+
+
+@pytest.mark.parametrize(
+    ("reported", "declared", "same"),
+    [
+        ({"w": "majority", "wtimeout": 0}, {"w": "majority"}, True),
+        ({"w": 1, "wtimeout": 0}, {"w": 1.0}, True),
+        ({"w": "majority", "j": True, "wtimeout": 0}, {"w": "majority", "j": True}, True),
+        ({"w": "majority", "wtimeout": 0}, {"w": "majority", "j": True}, False),
+        ({"w": "majority", "wtimeout": 5000}, {"w": "majority"}, False),
+        ({"w": 1, "wtimeout": 0}, {"w": "majority"}, False),
+        (None, {"w": "majority"}, False),
+    ],
+)
+def test_write_concerns_compare_as_the_server_reports_them(reported, declared, same):
+    assert same_write_concern(reported, declared) is same
+
+
+def test_a_sharded_time_series_collection_is_found_under_its_buckets_namespace():
+    entries = [
+        {
+            "_id": "monitoring.system.buckets.metrics",
+            "key": {"meta.asset_id": 1, "control.min.timestamp": 1},
+            "timeseriesFields": {"timeField": "timestamp", "metaField": "meta", "granularity": "minutes"},
+        },
+        {
+            "_id": "other.system.buckets.readings",
+            "key": {"meta": "hashed"},
+            "timeseriesFields": {"timeField": "at", "metaField": "sensor"},
+        },
+        {"_id": "monitoring.assets", "key": {"_id": "hashed"}},
+    ]
+    found = sharded_collections(entries)
+    assert found["monitoring.metrics"]["key"] == {"meta.asset_id": 1, "timestamp": 1}
+    assert list(found["monitoring.metrics"]["key"]) == ["meta.asset_id", "timestamp"]
+    assert found["other.readings"]["key"] == {"sensor": "hashed"}
+    assert found["monitoring.assets"]["key"] == {"_id": "hashed"}
+
+
+def test_an_already_sharded_time_series_collection_plans_nothing():
+    declared = validate(
+        {"collections": [{"namespace": "monitoring.metrics", "key": [{"meta.asset_id": 1}, {"timestamp": 1}]}]}
+    )
+    state = {
+        "sharded": sharded_collections(
+            [
+                {
+                    "_id": "monitoring.system.buckets.metrics",
+                    "key": {"meta.asset_id": 1, "control.min.timestamp": 1},
+                    "timeseriesFields": {"timeField": "timestamp", "metaField": "meta"},
+                }
+            ]
+        ),
+        "timeseries": {"monitoring.metrics": {"timeField": "timestamp", "metaField": "meta"}},
+    }
+    plan = plan_sharding(declared, state)
+    assert plan.operations == [] and plan.refusals == []

@@ -6,7 +6,13 @@ import base64
 
 import bson
 from mongodb_storage import mongodb_storage_options
-from mongodb_topology import mongodb_colocated, mongodb_data_bearing, mongodb_member_addresses
+from mongodb_topology import (
+    mongodb_colocated,
+    mongodb_data_bearing,
+    mongodb_host_with_address,
+    mongodb_member_addresses,
+    mongodb_shard_connections,
+)
 
 HOSTVARS = {
     "a": {"ansible_host": "10.0.0.1", "mongodb_port": 27017},
@@ -38,3 +44,23 @@ def test_storage_options_are_read_from_storage_bson():
     content = base64.b64encode(bson.encode(document)).decode()
     assert mongodb_storage_options(content) == {"directoryPerDB": False, "directoryForIndexes": True}
     assert mongodb_storage_options("") == {}
+
+
+def test_shard_seeds_leave_out_hidden_members_and_arbiters():
+    # addShard checks each seed against the hosts the set advertises; hidden members
+    # are not advertised (sharding_catalog_manager_shard_operations.cpp).
+    groups = {"mongodb_shard_01": ["a", "b", "c", "d"]}
+    hostvars = {
+        "a": {"mongodb_replset_name": "s1", "mongodb_port": 1},
+        "b": {"mongodb_replset_name": "s1", "mongodb_port": 2},
+        "c": {"mongodb_replset_name": "s1", "mongodb_port": 3, "mongodb_replset_member": {"hidden": True}},
+        "d": {"mongodb_replset_name": "s1", "mongodb_port": 4, "mongodb_replset_member": {"arbiter_only": True}},
+    }
+    assert mongodb_shard_connections(groups, hostvars) == [{"name": "s1", "connection": "s1/a:1,b:2"}]
+
+
+def test_the_inventory_host_of_a_member_address():
+    hostvars = {"a": {"mongodb_advertised_host": "10.0.0.1", "mongodb_port": 27018}, "b": {"mongodb_port": 27018}}
+    assert mongodb_host_with_address(["a", "b"], hostvars, "10.0.0.1:27018") == "a"
+    assert mongodb_host_with_address(["a", "b"], hostvars, "b:27018") == "b"
+    assert mongodb_host_with_address(["a", "b"], hostvars, None) is None

@@ -202,5 +202,7 @@ def test_schema_is_in_place_and_sharded_through_mongos(mongos):
         i["name"] for i in db.assets.list_indexes()
     }
     sharded = {c["_id"]: dict(c["key"]) for c in mongos.config.collections.find()}
-    assert sharded["monitoring.metrics"] == {"meta.asset_id": 1, "timestamp": 1}
+    # MongoDB 8.0 records a sharded time-series collection under its buckets collection,
+    # the key on bucket fields (src/mongo/db/s/README_timeseries.md).
+    assert sharded["monitoring.system.buckets.metrics"] == {"meta.asset_id": 1, "control.min.timestamp": 1}
     assert sharded["monitoring.assets"] == {"_id": "hashed"}

@@ -1,0 +1,92 @@
+"""Rules a MongoDB 8.0 router applies when shards are added and collections sharded.
+
+Held by real binaries (MONGODB_BIN_DIR) and the stand-in alike:
+- addShard checks every seed host against the hosts, passives and arbiters the set
+  advertises (OperationFailed, 96), and adding the same shard again is a success
+  (src/mongo/db/s/config/sharding_catalog_manager_shard_operations.cpp,
+  _validateHostAsShard and _checkIfShardExists);
+- a sharded time-series collection is recorded in config.collections under its buckets
+  collection with the key on bucket fields (src/mongo/db/s/README_timeseries.md,
+  jstests/sharding/timeseries_shard_collection.js).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pymongo
+import pytest
+from support import servers
+
+
+@pytest.fixture
+def cluster(start_mongod, tmp_path):
+    """A one-member config server set, a one-member shard that advertises itself as
+    localhost:<port>, and a router; returns (router client, shard port)."""
+    config_root, shard_root = tmp_path / "cfg", tmp_path / "shard"
+    config_root.mkdir()
+    shard_root.mkdir()
+    config_server = servers.base_config(config_root, servers.free_port())
+    config_server["replication"] = {"replSetName": "cfg"}
+    config_server["sharding"] = {"clusterRole": "configsvr"}
+    config_process = start_mongod(config_server, name="cfg.conf")
+    shard = servers.base_config(shard_root, servers.free_port())
+    shard["replication"] = {"replSetName": "shard-a"}
+    shard["sharding"] = {"clusterRole": "shardsvr"}
+    shard_process = start_mongod(shard, name="shard.conf")
+    for process, name, advertised in ((config_process, "cfg", "127.0.0.1"), (shard_process, "shard-a", "localhost")):
+        process.client().admin.command(
+            "replSetInitiate", {"_id": name, "members": [{"_id": 0, "host": f"{advertised}:{process.port}"}]}
+        )
+        servers.wait_for(lambda p=process: p.client().admin.command("hello").get("isWritablePrimary"), 60)
+    router = start_mongos(tmp_path, f"cfg/127.0.0.1:{config_process.port}")
+    yield router, shard_process.port
+    router.close()
+    servers.terminate(int((tmp_path / "mongos.pid").read_text().strip()))
+
+
+def start_mongos(root: Path, config_db: str) -> pymongo.MongoClient:
+    port = servers.free_port()
+    config = {
+        "net": {"port": port, "bindIp": "127.0.0.1"},
+        "sharding": {"configDB": config_db},
+        "systemLog": {"destination": "file", "path": str(root / "mongos.log")},
+        "processManagement": {"fork": True, "pidFilePath": str(root / "mongos.pid")},
+    }
+    started = servers.run_binary("mongos", "--config", str(servers.write_config(root / "mongos.conf", config)))
+    assert started.returncode == 0, started.stdout + started.stderr
+    return pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=20000)
+
+
+def test_add_shard_refuses_a_seed_host_the_set_does_not_advertise(cluster):
+    router, shard_port = cluster
+    with pytest.raises(pymongo.errors.OperationFailure) as refused:
+        router.admin.command("addShard", f"shard-a/127.0.0.1:{shard_port}")
+    assert refused.value.code == 96
+    assert router.admin.command("listShards")["shards"] == []
+
+
+def test_add_shard_with_the_advertised_name_and_again_is_one_shard(cluster):
+    router, shard_port = cluster
+    seed = f"shard-a/localhost:{shard_port}"
+    assert router.admin.command("addShard", seed)["shardAdded"] == "shard-a"
+    assert router.admin.command("addShard", seed)["shardAdded"] == "shard-a"
+    assert [shard["_id"] for shard in router.admin.command("listShards")["shards"]] == ["shard-a"]
+
+
+def test_a_sharded_time_series_collection_is_recorded_under_its_buckets_collection(cluster):
+    router, shard_port = cluster
+    router.admin.command("addShard", f"shard-a/localhost:{shard_port}")
+    router.monitoring.create_collection("metrics", timeseries={"timeField": "timestamp", "metaField": "meta"})
+    key = {"meta.asset_id": 1, "timestamp": 1}
+    router.admin.command("shardCollection", "monitoring.metrics", key=key)
+    entries = {entry["_id"]: entry for entry in router.config.collections.find()}
+    assert "monitoring.metrics" not in entries
+    buckets = entries["monitoring.system.buckets.metrics"]
+    assert list(buckets["key"].items()) == [("meta.asset_id", 1), ("control.min.timestamp", 1)]
+    assert buckets["timeseriesFields"]["timeField"] == "timestamp"
+    # The same key again is a success; another key is refused (AlreadyInitialized).
+    assert router.admin.command("shardCollection", "monitoring.metrics", key=key)["collectionsharded"]
+    with pytest.raises(pymongo.errors.OperationFailure) as refused:
+        router.admin.command("shardCollection", "monitoring.metrics", key={"meta.asset_id": 1})
+    assert refused.value.code == 23
