@@ -44,6 +44,8 @@ def sandbox(tmp_path_factory):
     result = run_playbook(SITE, "-vvv", *SANDBOX_INVENTORY, env=_env(root))
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr
     (root / "first-run.log").write_text(result.stdout + result.stderr)
+    for log in root.glob("sandbox-*/data/" + servers.COMMAND_LOG):
+        log.with_name("first-run-commands.jsonl").write_text(log.read_text())
     yield root
     run_playbook("playbooks/sandbox-stop.yml", *SANDBOX_INVENTORY, env=_env(root))
 
@@ -145,7 +147,7 @@ def test_first_run_needed_no_privilege_a_real_server_refuses(sandbox):
     """Administrators created and sets initiated through the localhost exception alone,
     over loopback on each primary's own machine, with nothing refused for privileges (13)."""
     refused = []
-    for log in sorted(sandbox.glob("sandbox-*/data/" + servers.COMMAND_LOG)):
+    for log in sorted(sandbox.glob("sandbox-*/data/first-run-commands.jsonl")):
         entries = [json.loads(line) for line in log.read_text().splitlines()]
         # An anonymous client's endSessions on close is refused on a real server too, harmlessly.
         refused += [
@@ -156,7 +158,7 @@ def test_first_run_needed_no_privilege_a_real_server_refuses(sandbox):
     assert refused == []
     admins = {
         path.parent.parent.name
-        for path in sandbox.glob("sandbox-*/data/" + servers.COMMAND_LOG)
+        for path in sandbox.glob("sandbox-*/data/first-run-commands.jsonl")
         if '"command": "createUser"' in path.read_text()
     }
     assert {"sandbox-cfg-1", "sandbox-shard01-a", "sandbox-shard02-a"} <= admins
