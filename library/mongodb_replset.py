@@ -145,7 +145,7 @@ from ansible.module_utils.mongodb_replset_plan import (
 from ansible.module_utils.mongodb_write_concern import same_write_concern
 
 HEALTHY_STATES = (1, 2, 7)  # PRIMARY, SECONDARY, ARBITER
-SYNCING_STATES = (0, 5)  # STARTUP, STARTUP2 (initial sync)
+SYNCING_STATES = (3, 5)  # RECOVERING (as initial sync ends), STARTUP2 (initial sync)
 STATE_NAMES = {0: "STARTUP", 1: "PRIMARY", 2: "SECONDARY", 3: "RECOVERING", 5: "STARTUP2", 6: "UNKNOWN", 7: "ARBITER"}
 PROGRESS_EVERY = 30  # seconds between progress lines in the module log while waiting
 
@@ -226,32 +226,36 @@ def primary_client(params, client, authenticated, timeout):
 
 
 class MemberWait:
-    """Waits until a config's members are healthy, giving members in initial sync longer.
+    """Waits until members are healthy, giving members in initial sync longer.
 
-    A member added to a set holding data stays in STARTUP2 until its initial sync ends,
-    which can take hours: it gets initial_sync_timeout, the others wait_timeout. Progress
-    goes to the module log; on a timeout the message names each member and its state,
-    and a re-run carries on from where the set is.
+    A member added to a set holding data stays in STARTUP2 until its initial sync ends
+    (then may pass through RECOVERING), which can take hours: once any awaited member has
+    been seen syncing the wait runs to initial_sync_timeout, otherwise to wait_timeout.
+    Each sample asks the current primary, found again from the status, so an election
+    during the wait does not stall it. Progress goes to the module log; on a timeout the
+    message names each member and its state, and a re-run carries on from where the set is.
     """
 
-    def __init__(self, module):
+    def __init__(self, module, authenticated: bool):
         self.module = module
+        self.authenticated = authenticated
         self.waited: list[dict] = []
+        self._clients: dict[str, object] = {}
 
-    def until_healthy(self, status_client, primary, hosts: list[str], label: str) -> None:
+    def until_healthy(self, status_client, hosts: list[str], label: str, check_commitment: bool = True) -> None:
         params = self.module.params
-        started = time.monotonic()
-        last_report = started
+        started = last_report = time.monotonic()
+        seen_syncing = False
         while True:
-            states, committed, error = self._sample(status_client, primary)
+            states, committed, error = self._sample(status_client, check_commitment)
             waiting = {host: states.get(host) for host in hosts if states.get(host) not in HEALTHY_STATES}
             has_primary = 1 in states.values()
             elapsed = time.monotonic() - started
             if committed and has_primary and not waiting:
                 self.waited.append({"step": label, "seconds": round(elapsed, 1)})
                 return
-            syncing = [host for host, state in waiting.items() if state in SYNCING_STATES]
-            limit = params["initial_sync_timeout"] if syncing else params["wait_timeout"]
+            seen_syncing = seen_syncing or any(state in SYNCING_STATES for state in waiting.values())
+            limit = params["initial_sync_timeout"] if seen_syncing else params["wait_timeout"]
             described = ", ".join(
                 f"{host} {STATE_NAMES.get(state, state or 'not reachable')}" for host, state in waiting.items()
             )
@@ -260,25 +264,31 @@ class MemberWait:
                 last_report = time.monotonic()
             if elapsed > limit:
                 detail = described or ("no primary" if not has_primary else "config not committed")
-                hint = " (initial sync; raise initial_sync_timeout for large data sets)" if syncing else ""
+                hint = " (initial sync; raise initial_sync_timeout for large data sets)" if seen_syncing else ""
                 raise Failure(
                     f"replica set {params['set_name']} {label}: not healthy after {elapsed:.0f}s: {detail}{hint}"
                     f"{' ' + error if error else ''}. Nothing more was sent; a re-run carries on from here."
                 )
             time.sleep(1)
 
-    @staticmethod
-    def _sample(status_client, primary) -> tuple[dict, bool, str]:
-        """Member states, whether the config is committed, and the last error."""
+    def _sample(self, status_client, check_commitment: bool) -> tuple[dict, bool, str]:
+        """Member states, whether the config is committed (asked of the primary), and the last error."""
         try:
             status = status_client.admin.command("replSetGetStatus")
+            states = {member["name"]: member.get("state") for member in status["members"]}
             committed = True
-            if primary is not None:
-                reply = primary.admin.command("replSetGetConfig", commitmentStatus=True)
+            primary = primary_of(status)
+            if check_commitment and primary:
+                reply = self._client(primary).admin.command("replSetGetConfig", commitmentStatus=True)
                 committed = reply.get("commitmentStatus", True)
         except PyMongoError as error:
             return {}, False, str(error)
-        return {member["name"]: member.get("state") for member in status["members"]}, committed, ""
+        return states, committed, ""
+
+    def _client(self, host: str):
+        if host not in self._clients:
+            self._clients[host] = client_for(self.module.params, host, self.authenticated)
+        return self._clients[host]
 
 
 def committed_config(primary, timeout: int) -> dict:
@@ -312,23 +322,23 @@ def reconfigure(primary, members: list[dict], timeout: int) -> dict:
     raise AssertionError("unreachable")
 
 
-def ensure_default_write_concern(primary, wanted: dict | None, configs: list[dict], current: dict | None) -> bool:
-    """Set the cluster-wide default write concern where MongoDB asks for an explicit one.
+def default_write_concern_differs(primary, wanted: dict | None, configs: list[dict], current: dict | None) -> bool:
+    """Whether the cluster-wide default write concern must be set to wanted.
 
     Since 5.0 a reconfig that changes the implicit default (w:majority, or w:1 for a
     set with an arbiter whose data-bearing voters are not a voting majority) needs an
     explicit default first; for a set with arbiters the docs advise setting one anyway.
-    A shard (wanted empty) takes the cluster-wide default set through mongos.
+    A shard (wanted empty) takes the cluster-wide default set through mongos. The
+    server reports what it stores with MongoDB's defaults filled in, so the comparison
+    is by value (same_write_concern).
     """
     if not needs_default_write_concern(wanted, configs, current):
         return False
     defaults = primary.admin.command("getDefaultRWConcern")
-    if defaults.get("defaultWriteConcernSource") == "global" and same_write_concern(
-        defaults.get("defaultWriteConcern"), wanted
-    ):
-        return False
-    primary.admin.command("setDefaultRWConcern", defaultWriteConcern=wanted)
-    return True
+    return not (
+        defaults.get("defaultWriteConcernSource") == "global"
+        and same_write_concern(defaults.get("defaultWriteConcern"), wanted)
+    )
 
 
 def needs_default_write_concern(wanted: dict | None, configs: list[dict], current: dict | None) -> bool:
@@ -341,6 +351,7 @@ def needs_default_write_concern(wanted: dict | None, configs: list[dict], curren
 
 def run(module, sent: list[str]) -> dict:
     params = module.params
+    wanted_concern = params["default_write_concern"]
     client, authenticated = connect_checked(params, params["allow_localhost_exception"])
     status = replset_status(client)
     current = primary = None
@@ -364,18 +375,21 @@ def run(module, sent: list[str]) -> dict:
         raise Failure("Changes MongoDB does not allow, nothing was sent: " + "; ".join(plan.refusals))
     configs = [plan.initiate] if plan.initiate else plan.reconfigs
     final = configs[-1] if configs else current
+    set_concern = current is not None and default_write_concern_differs(primary, wanted_concern, configs, current)
     result = {
-        "changed": plan.changed,
+        "changed": plan.changed or set_concern,
         "initiated": plan.initiate is not None,
         "configs": configs,
         "needs_login": False,
         "diff": {"before": describe(current), "after": describe(final)},
     }
+    if set_concern:
+        result["diff"]["after"] = {**result["diff"]["after"], "default_write_concern": wanted_concern}
     if status is not None:
         result["primary"] = primary_of(status)
-    if module.check_mode or not plan.changed:
+    if module.check_mode or not result["changed"]:
         return result
-    waits = MemberWait(module)
+    waits = MemberWait(module, authenticated)
     if plan.initiate:
         check_members_reachable(params, plan.initiate["members"], authenticated)
         client.admin.command("replSetInitiate", plan.initiate)
@@ -383,30 +397,33 @@ def run(module, sent: list[str]) -> dict:
         # The member that took replSetInitiate answers replSetGetStatus for the whole set,
         # over the same loopback connection the localhost exception needs.
         hosts = [member["host"] for member in plan.initiate["members"]]
-        waits.until_healthy(client, None, hosts, "initiation")
+        waits.until_healthy(client, hosts, "initiation", check_commitment=False)
         result["primary"] = primary_of(client.admin.command("replSetGetStatus"))
-        if authenticated:
-            primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
-            if ensure_default_write_concern(primary, params["default_write_concern"], configs, None):
-                sent.append("setDefaultRWConcern")
+        if not authenticated:
+            result["needs_login"] = True  # the default write concern waits for the administrator
         else:
-            result["needs_login"] = True
+            primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
+            if default_write_concern_differs(primary, wanted_concern, configs, None):
+                primary.admin.command("setDefaultRWConcern", defaultWriteConcern=wanted_concern)
+                sent.append("setDefaultRWConcern")
     else:
-        if ensure_default_write_concern(primary, params["default_write_concern"], configs, current):
+        if set_concern:
+            primary.admin.command("setDefaultRWConcern", defaultWriteConcern=wanted_concern)
             sent.append("setDefaultRWConcern")
-        hosts = [member["host"] for member in current["members"]]
+        if plan.reconfigs:
+            # The members that stay are healthy before the first step (a member still in
+            # initial sync from an earlier run is waited for here; one being removed is not).
+            staying = {member["host"] for member in plan.reconfigs[0]["members"]}
+            hosts = [member["host"] for member in current["members"] if member["host"] in staying]
+            waits.until_healthy(primary, hosts, "before the first step")
         applied_configs = []
         for index, planned in enumerate(plan.reconfigs, start=1):
-            label = f"step {index} of {len(plan.reconfigs)}"
-            # One voter at a time: the members of the config in force are healthy first
-            # (a member still in initial sync from an earlier run is waited for here).
-            waits.until_healthy(primary, primary, hosts, f"before {label}")
             applied = reconfigure(primary, planned["members"], params["wait_timeout"])
             sent.append(f"replSetReconfig version {applied['version']}")
             applied_configs.append(applied)
             primary, result["primary"] = primary_client(params, primary, authenticated, params["wait_timeout"])
             hosts = [member["host"] for member in applied["members"]]
-            waits.until_healthy(primary, primary, hosts, label)
+            waits.until_healthy(primary, hosts, f"step {index} of {len(plan.reconfigs)}")
         result["configs"] = applied_configs
     result["waited"] = waits.waited
     return result
@@ -429,7 +446,7 @@ def main() -> None:
     if failure:
         module.fail_json(msg=failure, changed=bool(sent), sent=sent)
     if not module._diff:
-        result.pop("diff")
+        result.pop("diff", None)
     module.exit_json(**result)
 
 

@@ -188,9 +188,7 @@ def main() -> None:
         for operation in operations:
             client[operation.database].command(operation.command)
             done.append(operation.redacted())
-    except LoginRefused as error:
-        module.fail_json(msg=f"users: {error}", changed=bool(done), operations=done)
-    except PyMongoError as error:
+    except (LoginRefused, PyMongoError) as error:
         module.fail_json(msg=f"users: {error}", changed=bool(done), operations=done)
     module.exit_json(**result)
 

@@ -150,13 +150,6 @@ def _initiate_config(name: str, members: list[dict], configsvr: bool) -> dict:
     return config
 
 
-def _next_config(previous: dict, members: list[dict]) -> dict:
-    config = copy.deepcopy(previous)
-    config["version"] = previous["version"] + 1
-    config["members"] = copy.deepcopy(members)
-    return config
-
-
 def next_config(current: dict, members: list[dict]) -> dict:
     """The replSetReconfig document that moves the config as read (current) to these members.
 
@@ -238,7 +231,7 @@ def plan_replset(name: str, declared: list[dict], current: dict | None, configsv
                 f"no safe path from the current configuration: a step would be invalid ({error})"
             ) from error
         working = members
-        config = _next_config(config, members)
+        config = next_config(config, members)
         plan.reconfigs.append(config)
 
     # Step 1: every change that does not add or remove a voter.

@@ -145,6 +145,14 @@ def test_remove_a_member(members):
     assert host(members[3]) not in status(members[0])
 
 
+def test_a_member_that_is_down_can_be_removed(members):
+    replset(members[0], declare(members[:4]))
+    members[3].stop()
+    removed = replset(members[0], declare(members[:3]))
+    assert removed["changed"] is True, removed
+    assert host(members[3]) not in status(members[0])
+
+
 def test_change_a_priority(members):
     replset(members[0], declare(members[:3]))
     declared = declare(members[:3], **{host(members[1]): {"priority": 5}})
@@ -185,3 +193,55 @@ def test_psa_set_gets_an_explicit_default_write_concern_once(members):
         before = writes(members[0])
         again = replset(members[0], declared, default_write_concern={"w": "majority"})
         assert again["changed"] is False and writes(members[0]) == before
+
+
+@pytest.fixture
+def secured(start_mongod, tmp_path):
+    """Three started, uninitiated members of rs0 with a keyfile: access control is on."""
+    keyfile = servers.write_keyfile(tmp_path / "keyfile")
+    started = []
+    for index in range(3):
+        root = tmp_path / f"secured{index}"
+        root.mkdir()
+        config = servers.base_config(root, servers.free_port())
+        config["replication"] = {"replSetName": SET, "oplogSizeMB": 990}
+        config["security"] = {"keyFile": str(keyfile)}
+        started.append(start_mongod(config, name=f"secured{index}.conf"))
+    return started
+
+
+LOGIN = {"login_user": "admin", "login_password": "admin-password-1"}
+
+
+def create_administrator(process) -> dict:
+    administrator = {"name": "admin", "password": LOGIN["login_password"], "roles": ["root"]}
+    return run_module("mongodb_users", {"login_port": process.port, **LOGIN, "users": [administrator]})
+
+
+def test_first_run_with_access_control_finishes_once_the_administrator_exists(secured):
+    """With access control on and no user yet, the localhost exception allows initiating
+    the set and reading its status, not the config or the default write concern: the
+    module says so (needs_login), and its run after the administrator exists finishes."""
+    declared = declare(secured, **{host(secured[2]): {"arbiter_only": True}})
+    concern = {"default_write_concern": {"w": "majority"}}
+
+    first = replset(secured[0], declared, **LOGIN, **concern)
+    assert first["changed"] is True and first["initiated"] is True and first["needs_login"] is True
+    primary = next(p for p in secured if host(p) == first["primary"])
+    created = create_administrator(primary)
+    assert created["changed"] is True, created
+
+    finished = replset(secured[0], declared, "--diff", **LOGIN, **concern)
+    assert finished["changed"] is True and finished["needs_login"] is False, finished
+    assert finished["diff"]["after"]["default_write_concern"] == {"w": "majority"}
+    again = replset(secured[0], declared, **LOGIN, **concern)
+    assert again["changed"] is False, again
+    reply = primary.client(username="admin", password=LOGIN["login_password"]).admin.command("getDefaultRWConcern")
+    assert reply["defaultWriteConcernSource"] == "global"
+
+
+def test_a_refused_login_is_named_once_users_exist(secured):
+    first = replset(secured[0], declare(secured), **LOGIN)
+    create_administrator(next(p for p in secured if host(p) == first["primary"]))
+    refused = replset(secured[0], declare(secured), login_user="admin", login_password="wrong-password-1")
+    assert refused.get("failed") and "the login of user admin@admin was refused" in refused["msg"], refused

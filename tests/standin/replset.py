@@ -717,16 +717,25 @@ def _initial_sync(server: Server) -> None:
     """
     while failpoint_on(server, INITIAL_SYNC_FAILPOINT) and not server.shutting_down.is_set():
         time.sleep(0.1)
-    primary = state(server).get("primary")
-    with server.lock:
-        if primary and not is_me(server, primary):
-            snapshot = send_internal(server, primary, {"standinSnapshot": 1}, timeout_ms=10000)["databases"]
-            server.store.databases = {
-                db: {name: Collection(**entry) for name, entry in collections.items()}
-                for db, collections in snapshot.items()
-            }
-        state(server)["initialSync"] = "done"
-        server.store.save()
+    while not server.shutting_down.is_set():
+        primary = state(server).get("primary")
+        try:
+            with server.lock:
+                if primary and not is_me(server, primary):
+                    snapshot = send_internal(server, primary, {"standinSnapshot": 1}, timeout_ms=10000)["databases"]
+                    server.store.databases = {
+                        db: {name: Collection(**entry) for name, entry in collections.items()}
+                        for db, collections in snapshot.items()
+                    }
+                state(server)["initialSync"] = "done"
+                server.store.save()
+            break
+        except pymongo.errors.PyMongoError as error:
+            # A failed attempt starts again, as initial sync does (numInitialSyncAttempts).
+            log.warning("initial sync from %s failed, trying again: %s", primary, error)
+            time.sleep(1)
+    else:
+        return
     server.bump_topology()
     me = my_member(server)
     if primary and me and not is_me(server, primary):
