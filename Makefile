@@ -22,9 +22,7 @@ help: ## List the targets.
 $(STAMP): requirements.txt constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# --no-compile: byte-compiling every file of the ansible package takes longer than the
-	# install; Python compiles the modules a run imports on first use.
-	$(BIN)/python -m pip install --quiet --no-compile -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
 setup: $(STAMP) ## Create .venv and install the pinned tools and collections.
