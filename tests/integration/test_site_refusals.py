@@ -29,7 +29,14 @@ from support.site import SITE, env, host_dirs
             {"mongodb_accounts": [{"name": "x", "password_var": "vault_missing_password", "roles": []}]},
             "vault_missing_password is missing",
         ),
-        ({"mongodb_admin_password": "short"}, "mongodb_admin_password at least 12 characters"),
+        ({"mongodb_admin_password": "short"}, "mongodb_admin_password must be at least 12 characters"),
+        # Every password has the same policy, named by its variable (issue 13).
+        ({"mongodb_app_password": "x"}, "mongodb_app_password must be at least 12 characters"),
+        # One rule per message: a bad window is not reported as the chunk size.
+        (
+            {"mongodb_sharding_balancer_window": {"start": "25:00", "stop": "05:00"}},
+            "mongodb_sharding_balancer_window needs start and stop as HH:MM",
+        ),
     ],
 )
 def test_bad_input_stops_before_any_change(tmp_path, extra_vars, message):
@@ -37,6 +44,9 @@ def test_bad_input_stops_before_any_change(tmp_path, extra_vars, message):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert message in " ".join(output.split()), output[-3000:]
+    if "chunk_size" not in json.dumps(extra_vars):
+        # One rule per message: another rule's message never stands in for this one.
+        assert "mongodb_sharding_chunk_size_mb is" not in output
     assert host_dirs(tmp_path) == [], "a host was changed before the input was checked"
 
 
