@@ -13,17 +13,22 @@ from support.ansible import run_module
 SET = "rs0"
 
 
-@pytest.fixture
-def members(start_mongod, tmp_path):
-    """Five started, uninitiated members of replica set rs0."""
+def start_members(start_mongod, tmp_path, count: int, prefix: str, **extra) -> list:
+    """count started, uninitiated members of replica set rs0, each with extra config sections."""
     started = []
-    for index in range(5):
-        root = tmp_path / f"m{index}"
+    for index in range(count):
+        root = tmp_path / f"{prefix}{index}"
         root.mkdir()
         config = servers.base_config(root, servers.free_port())
         config["replication"] = {"replSetName": SET, "oplogSizeMB": 990}
-        started.append(start_mongod(config, name=f"m{index}.conf"))
+        started.append(start_mongod({**config, **extra}, name=f"{prefix}{index}.conf"))
     return started
+
+
+@pytest.fixture
+def members(start_mongod, tmp_path):
+    """Five started, uninitiated members of replica set rs0."""
+    return start_members(start_mongod, tmp_path, 5, "m")
 
 
 def host(process) -> str:
@@ -199,15 +204,7 @@ def test_psa_set_gets_an_explicit_default_write_concern_once(members):
 def secured(start_mongod, tmp_path):
     """Three started, uninitiated members of rs0 with a keyfile: access control is on."""
     keyfile = servers.write_keyfile(tmp_path / "keyfile")
-    started = []
-    for index in range(3):
-        root = tmp_path / f"secured{index}"
-        root.mkdir()
-        config = servers.base_config(root, servers.free_port())
-        config["replication"] = {"replSetName": SET, "oplogSizeMB": 990}
-        config["security"] = {"keyFile": str(keyfile)}
-        started.append(start_mongod(config, name=f"secured{index}.conf"))
-    return started
+    return start_members(start_mongod, tmp_path, 3, "secured", security={"keyFile": str(keyfile)})
 
 
 LOGIN = {"login_user": "admin", "login_password": "admin-password-1"}
