@@ -53,6 +53,7 @@ options:
     default: false
 extends_documentation_fragment:
   - mongodb_connection
+  - mongodb_plan
 attributes:
   check_mode:
     support: full
@@ -90,22 +91,33 @@ EXAMPLES = r"""
 
 RETURN = r"""
 operations:
-  description: Commands planned (check mode) or run, in order, each with a readable summary.
+  description:
+    - Commands sent, in order; in check mode, the commands that would be sent. Empty when
+      nothing differs, when the plan is refused, or with O(validate_only).
+    - Each is C(kind) (the command name), C(db), C(target) (what it acts on), C(summary)
+      (a line to read) and C(command) (passwords replaced by asterisks).
   returned: always
   type: list
   elements: dict
   sample:
     - kind: collMod
-      collection: metrics
+      db: monitoring
+      target: metrics
       summary: "collection metrics: change expireAfterSeconds"
       command: {collMod: metrics, expireAfterSeconds: 2592000}
 diff:
-  description: Collections before and after (type, options, indexes by name), in diff mode.
-  returned: when diff mode is on
+  description: Collections before and after (type, options, indexes by name).
+  returned: in diff mode
   type: dict
+refusals:
+  description: Changes MongoDB does not allow, when the plan is refused (nothing is sent).
+  returned: on a refused plan
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.mongodb_collections_plan import parse_spec, plan_database
 from ansible.module_utils.mongodb_connection import (
     HAS_PYMONGO,
     PYMONGO_IMPORT_ERROR,
@@ -113,7 +125,12 @@ from ansible.module_utils.mongodb_connection import (
     connect,
     connection_argument_spec,
 )
-from ansible.module_utils.mongodb_schema_plan import SpecError, parse_spec, plan_database
+from ansible.module_utils.mongodb_plan import (
+    DeclarationError,
+    apply_plan,
+    fail_before_sending,
+    validate_only_argument_spec,
+)
 
 # listCollections types the planner manages; views and system collections are left alone.
 MANAGED_TYPES = ("collection", "timeseries")
@@ -133,6 +150,7 @@ def read_state(db, names: set[str]) -> tuple[dict, dict]:
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
+        **validate_only_argument_spec(),
         "database": {"type": "str", "required": True},
         "collections": {"type": "list", "elements": "dict", "required": True},
         "prune": {"type": "bool", "default": False},
@@ -141,53 +159,30 @@ def argument_spec() -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_PYMONGO:
-        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     params = module.params
     try:
         specs, warnings = parse_spec(params["database"], params["collections"])
-    except SpecError as error:
-        module.fail_json(msg=f"The specification is refused, nothing was sent: {error}", operations=[])
+    except DeclarationError as error:
+        fail_before_sending(module, f"The specification is refused, nothing was sent: {error}")
     for warning in warnings:
         module.warn(warning)
+    if params["validate_only"]:
+        module.exit_json(changed=False, operations=[])
+    if not HAS_PYMONGO:
+        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
 
     try:
         client = connect(params)
         db = client[params["database"]]
         collections, indexes = read_state(db, {spec.name for spec in specs})
     except PyMongoError as error:
-        module.fail_json(msg=f"Could not read the current state of {params['database']}: {error}", operations=[])
+        fail_before_sending(module, f"Could not read the current state of {params['database']}: {error}")
+
+    def send(operation) -> None:
+        db.command(operation.command)
 
     plan = plan_database(specs, collections, indexes, prune=params["prune"])
-    for warning in plan.warnings:
-        module.warn(warning)
-    result = {
-        "changed": bool(plan.operations),
-        "operations": [operation.as_result() for operation in plan.operations],
-    }
-    if module._diff:
-        result["diff"] = {"before": plan.before, "after": plan.after}
-    if plan.refusals:
-        module.fail_json(
-            msg=f"Changes MongoDB does not allow, nothing was sent: {'; '.join(plan.refusals)}",
-            refusals=plan.refusals,
-            **{**result, "changed": False},
-        )
-    if module.check_mode or not plan.operations:
-        module.exit_json(**result)
-
-    done = []
-    for operation in plan.operations:
-        try:
-            db.command(operation.command)
-        except PyMongoError as error:
-            module.fail_json(
-                msg=f"{operation.summary} failed: {error}",
-                changed=bool(done),
-                operations=done,
-                failed_operation=operation.as_result(),
-            )
-        done.append(operation.as_result())
+    result = apply_plan(module, plan, send, f"database {params['database']}", errors=(PyMongoError,))
     module.exit_json(**result)
 
 

@@ -71,6 +71,7 @@ options:
     default: 86400
 extends_documentation_fragment:
   - mongodb_connection
+  - mongodb_plan
 attributes:
   check_mode:
     support: full
@@ -91,15 +92,36 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+operations:
+  description:
+    - Commands sent, in order; in check mode, the commands that would be sent. Empty when
+      nothing differs, when the plan is refused, or with O(validate_only).
+    - Each is C(kind) (the command name), C(db), C(target) (what it acts on), C(summary)
+      (a line to read) and C(command) (passwords replaced by asterisks). A
+      C(replSetInitiate) or C(replSetReconfig) command holds the configuration; a
+      reconfig sent carries the version it was sent with.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - kind: replSetReconfig
+      db: admin
+      target: monitoring-shard-02
+      summary: "replica set monitoring-shard-02: add shard02-c.example.internal:27018"
+      command: {replSetReconfig: {_id: monitoring-shard-02, version: 4, members: []}}
+diff:
+  description: The members with their settings before and after (and the default write concern when it is set).
+  returned: in diff mode
+  type: dict
+refusals:
+  description: Changes MongoDB does not allow, when the plan is refused (nothing is sent).
+  returned: on a refused plan
+  type: list
+  elements: str
 initiated:
   description: Whether the set was (or would be) initiated.
   returned: always
   type: bool
-configs:
-  description: The configurations applied (or that would be), in order.
-  returned: always
-  type: list
-  elements: dict
 primary:
   description: host:port of the primary (after the run, or as found in check mode).
   returned: when the set has one
@@ -115,11 +137,6 @@ waited:
   returned: when something was applied
   type: list
   elements: dict
-sent:
-  description: Commands sent before a failure.
-  returned: on failure
-  type: list
-  elements: str
 """
 
 import time
@@ -135,12 +152,18 @@ from ansible.module_utils.mongodb_connection import (
     connect_checked,
     connection_argument_spec,
 )
+from ansible.module_utils.mongodb_plan import (
+    DeclarationError,
+    Operation,
+    apply_plan,
+    fail_before_sending,
+    validate_only_argument_spec,
+)
 from ansible.module_utils.mongodb_replset_plan import (
-    ReplsetError,
-    describe,
     implicit_write_concern,
     next_config,
     plan_replset,
+    validate_members,
 )
 from ansible.module_utils.mongodb_write_concern import same_write_concern
 
@@ -153,6 +176,7 @@ PROGRESS_EVERY = 30  # seconds between progress lines in the module log while wa
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
+        **validate_only_argument_spec(),
         "set_name": {"type": "str", "required": True},
         "members": {"type": "list", "elements": "dict", "required": True},
         "configsvr": {"type": "bool", "default": False},
@@ -349,104 +373,136 @@ def needs_default_write_concern(wanted: dict | None, configs: list[dict], curren
     return len(implicit) > 1 or any(m.get("arbiterOnly") for each in members for m in each)
 
 
-def run(module, sent: list[str]) -> dict:
-    params = module.params
-    wanted_concern = params["default_write_concern"]
-    client, authenticated = connect_checked(params, params["allow_localhost_exception"])
-    status = replset_status(client)
-    current = primary = None
-    if status is not None:
-        primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
-        current = readable_config(primary)
-        if current is None:
-            # Initiated, but no user exists yet: the localhost exception shows the
-            # status, not the config, so membership is compared once the administrator exists.
-            return {
-                "changed": False,
-                "initiated": False,
-                "configs": [],
-                "primary": primary_of(status),
-                "needs_login": True,
-            }
-    plan = plan_replset(params["set_name"], params["members"], current, params["configsvr"])
-    for warning in plan.warnings:
-        module.warn(warning)
-    if plan.refusals:
-        raise Failure("Changes MongoDB does not allow, nothing was sent: " + "; ".join(plan.refusals))
-    configs = [plan.initiate] if plan.initiate else plan.reconfigs
-    final = configs[-1] if configs else current
-    set_concern = current is not None and default_write_concern_differs(primary, wanted_concern, configs, current)
-    result = {
-        "changed": plan.changed or set_concern,
-        "initiated": plan.initiate is not None,
-        "configs": configs,
-        "needs_login": False,
-        "diff": {"before": describe(current), "after": describe(final)},
-    }
-    if set_concern:
-        result["diff"]["after"] = {**result["diff"]["after"], "default_write_concern": wanted_concern}
-    if status is not None:
-        result["primary"] = primary_of(status)
-    if module.check_mode or not result["changed"]:
-        return result
-    waits = MemberWait(module, authenticated)
-    if plan.initiate:
-        check_members_reachable(params, plan.initiate["members"], authenticated)
-        client.admin.command("replSetInitiate", plan.initiate)
-        sent.append("replSetInitiate")
-        # The member that took replSetInitiate answers replSetGetStatus for the whole set,
-        # over the same loopback connection the localhost exception needs.
-        hosts = [member["host"] for member in plan.initiate["members"]]
-        waits.until_healthy(client, hosts, "initiation", check_commitment=False)
-        result["primary"] = primary_of(client.admin.command("replSetGetStatus"))
-        if not authenticated:
-            result["needs_login"] = True  # the default write concern waits for the administrator
-        else:
-            primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
-            if default_write_concern_differs(primary, wanted_concern, configs, None):
-                primary.admin.command("setDefaultRWConcern", defaultWriteConcern=wanted_concern)
-                sent.append("setDefaultRWConcern")
+class Sender:
+    """Sends each planned command, then waits for the set to act on it before the next.
+
+    A reconfig takes its version from the config read just before it is sent (see
+    reconfigure); after initiation or each step the members must be healthy again.
+    """
+
+    def __init__(self, module, client, primary, authenticated: bool, current: dict | None, steps: int):
+        self.module = module
+        self.client = client
+        self.primary = primary
+        self.authenticated = authenticated
+        self.current = current
+        self.primary_host: str | None = None
+        self.waits = MemberWait(module, authenticated)
+        self.steps = steps
+        self.applied: list[dict] = []
+
+    def send(self, operation: Operation) -> dict | None:
+        params = self.module.params
+        if operation.kind == "replSetInitiate":
+            check_members_reachable(params, operation.command["replSetInitiate"]["members"], self.authenticated)
+            self.client.admin.command(operation.command)
+            return None
+        if operation.kind == "replSetReconfig":
+            if not self.applied:
+                # The members that stay are healthy before the first step (a member still in
+                # initial sync from an earlier run is waited for here; one being removed is not).
+                staying = {member["host"] for member in operation.command["replSetReconfig"]["members"]}
+                hosts = [member["host"] for member in self.current["members"] if member["host"] in staying]
+                self.waits.until_healthy(self.primary, hosts, "before the first step")
+            applied = reconfigure(self.primary, operation.command["replSetReconfig"]["members"], params["wait_timeout"])
+            self.applied.append(applied)
+            return {"replSetReconfig": applied}
+        self.primary.admin.command(operation.command)
+        return None
+
+    def settle(self, operation: Operation) -> None:
+        params = self.module.params
+        if operation.kind == "replSetInitiate":
+            # The member that took replSetInitiate answers replSetGetStatus for the whole set,
+            # over the same loopback connection the localhost exception needs.
+            hosts = [member["host"] for member in operation.command["replSetInitiate"]["members"]]
+            self.waits.until_healthy(self.client, hosts, "initiation", check_commitment=False)
+            self.primary_host = primary_of(self.client.admin.command("replSetGetStatus"))
+            if self.authenticated:
+                self.primary, _ = primary_client(params, self.client, True, params["wait_timeout"])
+        elif operation.kind == "replSetReconfig":
+            self.primary, self.primary_host = primary_client(
+                params, self.primary, self.authenticated, params["wait_timeout"]
+            )
+            hosts = [member["host"] for member in self.applied[-1]["members"]]
+            self.waits.until_healthy(self.primary, hosts, f"step {len(self.applied)} of {self.steps}")
+
+
+def add_default_write_concern(plan, primary, wanted: dict | None, current: dict | None, authenticated: bool) -> None:
+    """Put setDefaultRWConcern in the plan where MongoDB needs it: before the reconfigs
+    that change the implicit default, or after an initiation (once a login exists)."""
+    configs = [operation.command[operation.kind] for operation in plan.operations]
+    if current is None:
+        needed = authenticated and needs_default_write_concern(wanted, configs, None)
     else:
-        if set_concern:
-            primary.admin.command("setDefaultRWConcern", defaultWriteConcern=wanted_concern)
-            sent.append("setDefaultRWConcern")
-        if plan.reconfigs:
-            # The members that stay are healthy before the first step (a member still in
-            # initial sync from an earlier run is waited for here; one being removed is not).
-            staying = {member["host"] for member in plan.reconfigs[0]["members"]}
-            hosts = [member["host"] for member in current["members"] if member["host"] in staying]
-            waits.until_healthy(primary, hosts, "before the first step")
-        applied_configs = []
-        for index, planned in enumerate(plan.reconfigs, start=1):
-            applied = reconfigure(primary, planned["members"], params["wait_timeout"])
-            sent.append(f"replSetReconfig version {applied['version']}")
-            applied_configs.append(applied)
-            primary, result["primary"] = primary_client(params, primary, authenticated, params["wait_timeout"])
-            hosts = [member["host"] for member in applied["members"]]
-            waits.until_healthy(primary, hosts, f"step {index} of {len(plan.reconfigs)}")
-        result["configs"] = applied_configs
-    result["waited"] = waits.waited
-    return result
+        needed = default_write_concern_differs(primary, wanted, configs, current)
+    if not needed:
+        return
+    operation = Operation(
+        "admin",
+        {"setDefaultRWConcern": 1, "defaultWriteConcern": wanted},
+        f"replica set {plan.after.get('set', '')}: set the default write concern to {wanted}",
+        "cluster",
+    )
+    if current is None:
+        plan.operations.append(operation)
+    else:
+        plan.operations.insert(0, operation)
+    plan.after = {**plan.after, "default_write_concern": wanted}
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    try:
+        validate_members(params["set_name"], params["members"])
+    except DeclarationError as error:
+        fail_before_sending(module, f"The declared members are refused, nothing was sent: {error}")
+    if params["validate_only"]:
+        module.exit_json(changed=False, operations=[])
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
-    sent: list[str] = []
-    failure = None
+    errors = (Failure, LoginRefused, PyMongoError)
     try:
-        result = run(module, sent)
-    except ReplsetError as error:
-        failure = f"The declared members are refused, nothing was sent: {error}"
-    except (Failure, LoginRefused) as error:
-        failure = str(error)
-    except PyMongoError as error:
-        failure = f"replica set {module.params['set_name']}: {error}"
-    if failure:
-        module.fail_json(msg=failure, changed=bool(sent), sent=sent)
-    if not module._diff:
-        result.pop("diff", None)
+        client, authenticated = connect_checked(params, params["allow_localhost_exception"])
+        status = replset_status(client)
+        current = primary = None
+        if status is not None:
+            primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
+            current = readable_config(primary)
+            if current is None:
+                # Initiated, but no user exists yet: the localhost exception shows the
+                # status, not the config, so membership is compared once the administrator exists.
+                module.exit_json(
+                    changed=False, operations=[], initiated=False, primary=primary_of(status), needs_login=True
+                )
+        plan = plan_replset(params["set_name"], params["members"], current, params["configsvr"])
+        if not plan.refusals:
+            add_default_write_concern(plan, primary, params["default_write_concern"], current, authenticated)
+    except errors as error:
+        fail_before_sending(module, f"replica set {params['set_name']}: {error}")
+    initiated = bool(plan.operations) and plan.operations[0].kind == "replSetInitiate"
+    steps = sum(1 for operation in plan.operations if operation.kind == "replSetReconfig")
+    sender = Sender(module, client, primary, authenticated, current, steps)
+    result = apply_plan(
+        module,
+        plan,
+        sender.send,
+        f"replica set {params['set_name']}",
+        errors=errors,
+        settle=sender.settle,
+        initiated=initiated,
+        needs_login=False,
+        **({"primary": primary_of(status)} if status else {}),
+    )
+    if module.check_mode or not result["changed"]:
+        module.exit_json(**result)
+    # Initiated through the localhost exception: the default write concern and the
+    # membership check wait for the administrator.
+    result["needs_login"] = initiated and not authenticated
+    if sender.primary_host:
+        result["primary"] = sender.primary_host
+    result["waited"] = sender.waits.waited
     module.exit_json(**result)
 
 

@@ -49,6 +49,7 @@ options:
     default: []
 extends_documentation_fragment:
   - mongodb_connection
+  - mongodb_plan
 attributes:
   check_mode:
     support: full
@@ -74,10 +75,29 @@ EXAMPLES = r"""
 
 RETURN = r"""
 operations:
-  description: Commands planned or run, in order.
+  description:
+    - Commands sent, in order; in check mode, the commands that would be sent. Empty when
+      nothing differs, when the plan is refused, or with O(validate_only).
+    - Each is C(kind) (the command name), C(db), C(target) (what it acts on), C(summary)
+      (a line to read) and C(command) (passwords replaced by asterisks).
   returned: always
   type: list
   elements: dict
+  sample:
+    - kind: addShard
+      db: admin
+      target: monitoring-shard-01
+      summary: "cluster: add shard monitoring-shard-01 (monitoring-shard-01/shard01-a.example.internal:27018)"
+      command: {addShard: "monitoring-shard-01/shard01-a.example.internal:27018", name: monitoring-shard-01}
+diff:
+  description: Shards, chunk size, balancer mode and shard keys before and after.
+  returned: in diff mode
+  type: dict
+refusals:
+  description: Changes MongoDB does not allow, when the plan is refused (nothing is sent).
+  returned: on a refused plan
+  type: list
+  elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -91,12 +111,19 @@ from ansible.module_utils.mongodb_connection import (
     connection_argument_spec,
     pymongo,
 )
-from ansible.module_utils.mongodb_sharding_plan import ShardingError, plan_sharding, sharded_collections, validate
+from ansible.module_utils.mongodb_plan import (
+    DeclarationError,
+    apply_plan,
+    fail_before_sending,
+    validate_only_argument_spec,
+)
+from ansible.module_utils.mongodb_sharding_plan import plan_sharding, sharded_collections, validate
 
 
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
+        **validate_only_argument_spec(),
         "shards": {"type": "list", "elements": "dict", "default": []},
         "chunk_size_mb": {"type": "int"},
         "balancer_enabled": {"type": "bool"},
@@ -151,32 +178,27 @@ def read_state(client, params: dict, declared: dict) -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_PYMONGO:
-        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     params = module.params
     try:
         declared = validate(params)
-    except ShardingError as error:
-        module.fail_json(msg=f"The declaration is refused, nothing was sent: {error}")
-    done = []
+    except DeclarationError as error:
+        fail_before_sending(module, f"The declaration is refused, nothing was sent: {error}")
+    if params["validate_only"]:
+        module.exit_json(changed=False, operations=[])
+    if not HAS_PYMONGO:
+        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     try:
         client, _ = connect_checked(params, allow_localhost_exception=False)
         version = client.admin.command("buildInfo")["version"]
-        plan = plan_sharding(declared, read_state(client, params, declared), ".".join(version.split(".")[:2]))
-        for warning in plan.warnings:
-            module.warn(warning)
-        result = {"changed": bool(plan.operations), "operations": [op.as_result() for op in plan.operations]}
-        if module._diff:
-            result["diff"] = {"before": plan.before, "after": plan.after}
-        if plan.refusals:
-            module.fail_json(msg="Refused, nothing was sent: " + "; ".join(plan.refusals), **result)
-        if not module.check_mode:
-            for operation in plan.operations:
-                client[operation.db].command(operation.command)
-                done.append(operation.as_result())
+        state = read_state(client, params, declared)
     except (LoginRefused, PyMongoError) as error:
-        module.fail_json(msg=f"sharding: {error}", changed=bool(done), operations=done)
-    module.exit_json(**result)
+        fail_before_sending(module, f"sharding: could not read the cluster: {error}")
+
+    def send(operation) -> None:
+        client[operation.db].command(operation.command)
+
+    plan = plan_sharding(declared, state, ".".join(version.split(".")[:2]))
+    module.exit_json(**apply_plan(module, plan, send, "sharding", errors=(PyMongoError,)))
 
 
 if __name__ == "__main__":

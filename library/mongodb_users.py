@@ -16,6 +16,8 @@ description:
     the login credentials are refused, creates the login user first, then continues
     authenticated. A re-run authenticates normally.
   - Passwords never appear in the results, the diff or the logs.
+  - Roles are MongoDB's built-in roles (this project creates no custom roles); another
+    name, or an admin-only role on another database, is refused before anything is sent.
   - Written for this project because C(community.mongodb.mongodb_user) either resets a
     password on every run (changed every time) or never, and handles one user per task.
 options:
@@ -32,6 +34,7 @@ options:
     default: true
 extends_documentation_fragment:
   - mongodb_connection
+  - mongodb_plan
 attributes:
   check_mode:
     support: full
@@ -55,10 +58,24 @@ EXAMPLES = r"""
 
 RETURN = r"""
 operations:
-  description: User commands planned or run, passwords redacted.
+  description:
+    - Commands sent, in order; in check mode, the commands that would be sent. Empty when
+      nothing differs, when the plan is refused, or with O(validate_only).
+    - Each is C(kind) (the command name), C(db), C(target) (what it acts on), C(summary)
+      (a line to read) and C(command) (passwords replaced by asterisks).
   returned: always
   type: list
   elements: dict
+  sample:
+    - kind: createUser
+      db: admin
+      target: monitor@admin
+      summary: "user monitor@admin: create with roles clusterMonitor@admin"
+      command: {createUser: monitor, pwd: "********", roles: [{role: clusterMonitor, db: admin}]}
+diff:
+  description: Each declared user's roles (and whether its password differs) before and after.
+  returned: in diff mode
+  type: dict
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -73,12 +90,19 @@ from ansible.module_utils.mongodb_connection import (
     connection_argument_spec,
     pymongo,
 )
-from ansible.module_utils.mongodb_users_plan import UsersError, plan_users, validate
+from ansible.module_utils.mongodb_plan import (
+    DeclarationError,
+    apply_plan,
+    fail_before_sending,
+    validate_only_argument_spec,
+)
+from ansible.module_utils.mongodb_users_plan import plan_users, validate
 
 
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
+        **validate_only_argument_spec(),
         "users": {
             "type": "list",
             "elements": "dict",
@@ -124,49 +148,63 @@ def existing_users(client, users: list[dict]) -> dict:
     return found
 
 
-def create_login_user_first(module, client, operations: list, done: list):
-    """Under the localhost exception: create the login user, then go on authenticated as it.
+class Sender:
+    """Sends the plan's commands; under the localhost exception, the login user's first.
 
     The exception allows creating a user on admin with roles on admin only
     (src/mongo/db/auth/authorization_session_impl.cpp, _getDefaultPrivileges), so the
-    login user comes first and everything else is done as that user.
+    login user is created first (the plan is put in that order), then the client
+    connects again as that user for everything else.
     """
-    params = module.params
-    first = next(
-        (op for op in operations if op.user == params.get("login_user") and op.database == params["login_database"]),
-        None,
-    )
-    if first is None:
-        module.fail_json(
-            msg="No user exists yet and login_user is not among the declared users: declare "
-            "it (with a role that may create users) so it can be created first"
-        )
-    try:
-        client[first.database].command(first.command)
-    except OperationFailure as error:
-        if error.code in (10107, 13435):  # NotWritablePrimary, NotPrimaryNoSecondaryOk
-            module.fail_json(
-                msg=f"{params['login_host']}:{params['login_port']} is not the primary of its replica set: the "
-                "first user must be created on the primary, over a loopback connection on its own machine",
-                changed=False,
+
+    def __init__(self, module, client, authenticated: bool):
+        self.module = module
+        self.client = client
+        self.authenticated = authenticated
+
+    def login_user_first(self, plan) -> None:
+        if self.authenticated or not plan.operations:
+            return
+        params = self.module.params
+        login = f"{params.get('login_user')}@{params['login_database']}"
+        first = next((op for op in plan.operations if op.kind == "createUser" and op.target == login), None)
+        if first is None:
+            fail_before_sending(
+                self.module,
+                "No user exists yet and login_user is not among the declared users: declare it (with a role "
+                "that may create users) so it can be created first",
             )
-        raise
-    done.append(first.redacted())
-    client.close()
-    client, _ = connect_checked(params, False)
-    return client, [op for op in operations if op is not first]
+        plan.operations.remove(first)
+        plan.operations.insert(0, first)
+
+    def __call__(self, operation) -> None:
+        params = self.module.params
+        try:
+            self.client[operation.db].command(operation.command)
+        except OperationFailure as error:
+            if not self.authenticated and error.code in (10107, 13435):  # NotWritablePrimary, NotPrimaryNoSecondaryOk
+                raise OperationFailure(
+                    f"{params['login_host']}:{params['login_port']} is not the primary of its replica set: the "
+                    "first user must be created on the primary, over a loopback connection on its own machine",
+                    error.code,
+                ) from error
+            raise
+        if not self.authenticated:
+            self.client.close()
+            self.client, self.authenticated = connect_checked(params, False)
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_PYMONGO:
-        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     params = module.params
     try:
         users = validate(params["users"])
-    except UsersError as error:
-        module.fail_json(msg=f"The declared users are refused, nothing was sent: {error}")
-    done: list[dict] = []
+    except DeclarationError as error:
+        fail_before_sending(module, f"The declared users are refused, nothing was sent: {error}")
+    if params["validate_only"]:
+        module.exit_json(changed=False, operations=[])
+    if not HAS_PYMONGO:
+        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     try:
         client, authenticated = connect_checked(params, params["allow_localhost_exception"])
         # Unauthenticated here means the localhost exception is open: no user exists yet,
@@ -176,21 +214,12 @@ def main() -> None:
             (u["name"], u["database"]): (u["name"], u["database"]) in existing and password_works(params, u)
             for u in users
         }
-        plan = plan_users(users, existing, checked)
-        result = {"changed": bool(plan.operations), "operations": [op.redacted() for op in plan.operations]}
-        if module._diff:
-            result["diff"] = {"before": plan.before, "after": plan.after}
-        if module.check_mode or not plan.operations:
-            module.exit_json(**result)
-        operations = plan.operations
-        if not authenticated:
-            client, operations = create_login_user_first(module, client, operations, done)
-        for operation in operations:
-            client[operation.database].command(operation.command)
-            done.append(operation.redacted())
     except (LoginRefused, PyMongoError) as error:
-        module.fail_json(msg=f"users: {error}", changed=bool(done), operations=done)
-    module.exit_json(**result)
+        fail_before_sending(module, f"users: {error}")
+    plan = plan_users(users, existing, checked)
+    send = Sender(module, client, authenticated)
+    send.login_user_first(plan)
+    module.exit_json(**apply_plan(module, plan, send, "users", errors=(LoginRefused, PyMongoError)))
 
 
 if __name__ == "__main__":

@@ -18,8 +18,9 @@ w:majority; a reconfig that changes it needs an explicit cluster-wide default fi
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import Any
+
+from ansible.module_utils.mongodb_plan import DeclarationError, Operation, Plan
 
 MAX_MEMBERS = 50
 MAX_VOTERS = 7
@@ -47,24 +48,8 @@ FIELD_DEFAULTS_BY_CONFIG = {config_name: default for config_name, default in FIE
 FIXED_FIELDS = ("arbiterOnly", "buildIndexes")
 
 
-class ReplsetError(ValueError):
-    """The declaration breaks a rule; the message names the member and the rule."""
-
-
-@dataclass
-class ReplsetPlan:
-    initiate: dict | None = None
-    reconfigs: list[dict] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def changed(self) -> bool:
-        return self.initiate is not None or bool(self.reconfigs)
-
-
 def _fail(message: str) -> None:
-    raise ReplsetError(message)
+    raise DeclarationError(message)
 
 
 def normalise_member(raw: dict) -> dict:
@@ -177,10 +162,23 @@ def _voter(member: dict) -> bool:
     return int(member.get("votes", 1)) == 1
 
 
-def plan_replset(name: str, declared: list[dict], current: dict | None, configsvr: bool = False) -> ReplsetPlan:
-    """Initiate config or safe reconfig steps from current to declared."""
+def _step_summary(name: str, before: list[dict], after: list[dict]) -> str:
+    old = {m["host"]: _comparable(m) for m in before}
+    new = {m["host"]: _comparable(m) for m in after}
+    changes = [f"add {host}" for host in new if host not in old]
+    changes += [f"remove {host}" for host in old if host not in new]
+    changes += [f"change {host}" for host in new if host in old and new[host] != old[host]]
+    return f"replica set {name}: {', '.join(changes) or 'no member change'}"
+
+
+def plan_replset(name: str, declared: list[dict], current: dict | None, configsvr: bool = False) -> Plan:
+    """One replSetInitiate, or the safe replSetReconfig steps from current to declared.
+
+    Each operation's command holds the config as planned; the module sends each step
+    with the version it reads just before (next_config).
+    """
     desired = validate_members(name, declared)
-    plan = ReplsetPlan()
+    plan = Plan(before=describe(current))
     voters = sum(m["votes"] for m in desired)
     if voters % 2 == 0:
         plan.warnings.append(
@@ -188,7 +186,13 @@ def plan_replset(name: str, declared: list[dict], current: dict | None, configsv
             "network split"
         )
     if current is None:
-        plan.initiate = _initiate_config(name, desired, configsvr)
+        config = _initiate_config(name, desired, configsvr)
+        plan.operations.append(
+            Operation(
+                "admin", {"replSetInitiate": config}, f"replica set {name}: initiate with {len(desired)} members", name
+            )
+        )
+        plan.after = describe(config)
         return plan
     if current.get("_id") != name:
         plan.refusals.append(f"the members belong to replica set {current.get('_id')}, not {name}")
@@ -226,13 +230,14 @@ def plan_replset(name: str, declared: list[dict], current: dict | None, configsv
         nonlocal config, working
         try:
             validate_members(name, [_declared(m) for m in members])
-        except ReplsetError as error:
-            raise ReplsetError(
+        except DeclarationError as error:
+            raise DeclarationError(
                 f"no safe path from the current configuration: a step would be invalid ({error})"
             ) from error
+        summary = _step_summary(name, working, members)
         working = members
         config = next_config(config, members)
-        plan.reconfigs.append(config)
+        plan.operations.append(Operation("admin", {"replSetReconfig": config}, summary, name))
 
     # Step 1: every change that does not add or remove a voter.
     first: list[dict] = []
@@ -272,6 +277,7 @@ def plan_replset(name: str, declared: list[dict], current: dict | None, configsv
             else:
                 members = [m for m in working if m["host"] != host]
         commit(members)
+    plan.after = describe(config)
     return plan
 
 

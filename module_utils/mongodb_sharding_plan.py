@@ -19,41 +19,17 @@ Rules:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
+from ansible.module_utils.mongodb_plan import DeclarationError, Operation, Plan
 from ansible.module_utils.mongodb_write_concern import same_write_concern
 
 MIN_CHUNK_MB, MAX_CHUNK_MB = 1, 1024
 WINDOW_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
-class ShardingError(ValueError):
-    """The declaration breaks a rule; the message names what and which rule."""
-
-
-@dataclass
-class ShardingOperation:
-    kind: str
-    db: str
-    command: dict[str, Any]
-    summary: str
-
-    def as_result(self) -> dict:
-        return {"kind": self.kind, "db": self.db, "command": self.command, "summary": self.summary}
-
-
-@dataclass
-class ShardingPlan:
-    operations: list[ShardingOperation] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)
-
-
 def _fail(message: str) -> None:
-    raise ShardingError(message)
+    raise DeclarationError(message)
 
 
 def parse_key(namespace: str, raw: Any) -> dict[str, Any]:
@@ -164,12 +140,12 @@ def validate(params: dict) -> dict:
     }
 
 
-def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> ShardingPlan:
+def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> Plan:
     """state: shards (listShards), settings (config.settings by _id), balancer_mode,
     sharded (config.collections by _id), timeseries (namespace -> timeseries options or
     None), shard_has_arbiter (shard name -> bool), default_write_concern (dict or None),
     wanted_write_concern (dict or None)."""
-    plan = ShardingPlan()
+    plan = Plan()
     current_shards = {shard["_id"]: shard for shard in state.get("shards", [])}
     needs_wc = any(state.get("shard_has_arbiter", {}).get(s["name"]) for s in declared["shards"])
     wanted_wc = state.get("wanted_write_concern")
@@ -181,22 +157,22 @@ def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> ShardingP
             )
         else:
             plan.operations.append(
-                ShardingOperation(
-                    "setDefaultRWConcern",
+                Operation(
                     "admin",
                     {"setDefaultRWConcern": 1, "defaultWriteConcern": wanted_wc},
                     f"cluster: set the default write concern to {wanted_wc}",
+                    "cluster",
                 )
             )
     for shard in declared["shards"]:
         existing = current_shards.get(shard["name"])
         if existing is None:
             plan.operations.append(
-                ShardingOperation(
-                    "addShard",
+                Operation(
                     "admin",
                     {"addShard": shard["connection"], "name": shard["name"]},
                     f"cluster: add shard {shard['name']} ({shard['connection']})",
+                    shard["name"],
                 )
             )
         elif existing["host"].split("/")[0] != shard["connection"].split("/")[0]:
@@ -214,14 +190,14 @@ def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> ShardingP
     plan.after["chunk_size_mb"] = chunk if chunk is not None else current_chunk
     if chunk is not None and current_chunk != chunk:
         plan.operations.append(
-            ShardingOperation(
-                "update",
+            Operation(
                 "config",
                 {
                     "update": "settings",
                     "updates": [{"q": {"_id": "chunksize"}, "u": {"$set": {"value": chunk}}, "upsert": True}],
                 },
                 f"cluster: chunk size {current_chunk or 'default'} -> {chunk} MB",
+                "cluster",
             )
         )
 
@@ -231,17 +207,14 @@ def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> ShardingP
     if enabled is not None and (mode != "off") != enabled:
         command = {"balancerStart": 1} if enabled else {"balancerStop": 1}
         plan.operations.append(
-            ShardingOperation(
-                next(iter(command)), "admin", command, f"cluster: {'start' if enabled else 'stop'} the balancer"
-            )
+            Operation("admin", command, f"cluster: {'start' if enabled else 'stop'} the balancer", "cluster")
         )
     plan.after["balancer"] = mode if enabled is None else ("full" if enabled else "off")
     window = declared["balancer_window"]
     current_window = settings.get("balancer", {}).get("activeWindow")
     if window is not None and current_window != {"start": window["start"], "stop": window["stop"]}:
         plan.operations.append(
-            ShardingOperation(
-                "update",
+            Operation(
                 "config",
                 {
                     "update": "settings",
@@ -254,6 +227,7 @@ def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> ShardingP
                     ],
                 },
                 f"cluster: balancer window {window['start']}-{window['stop']}",
+                "cluster",
             )
         )
 
@@ -264,7 +238,7 @@ def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> ShardingP
         try:
             if timeseries is not None:
                 check_timeseries_key(namespace, key, timeseries, series, plan.warnings)
-        except ShardingError as error:
+        except DeclarationError as error:
             plan.refusals.append(str(error))
             continue
         existing = sharded.get(namespace)
@@ -274,9 +248,7 @@ def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> ShardingP
             command: dict[str, Any] = {"shardCollection": namespace, "key": key}
             if collection["unique"]:
                 command["unique"] = True
-            plan.operations.append(
-                ShardingOperation("shardCollection", "admin", command, f"collection {namespace}: shard on {key}")
-            )
+            plan.operations.append(Operation("admin", command, f"collection {namespace}: shard on {key}", namespace))
         elif list(existing["key"].items()) != list(key.items()):
             plan.refusals.append(
                 f"collection {namespace} is sharded on {existing['key']}, not {key}; changing a shard key needs "

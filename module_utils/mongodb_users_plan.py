@@ -8,48 +8,36 @@ user, and passes the answer in as ``password_ok``. Roles compare as sets of
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+from ansible.module_utils.mongodb_plan import DeclarationError, Operation, Plan
+
 USER_OPTIONS = {"name", "database", "password", "roles"}
-
-
-class UsersError(ValueError):
-    """A declared user breaks a rule; the message names the user."""
-
-
-@dataclass
-class UserOperation:
-    kind: str  # createUser or updateUser
-    user: str
-    database: str
-    command: dict[str, Any]
-    summary: str
-
-    def redacted(self) -> dict:
-        """The operation without its password, for results and logs."""
-        command = {k: ("********" if k == "pwd" else v) for k, v in self.command.items()}
-        return {
-            "kind": self.kind,
-            "user": self.user,
-            "database": self.database,
-            "summary": self.summary,
-            "command": command,
-        }
-
-
-@dataclass
-class UsersPlan:
-    operations: list[UserOperation] = field(default_factory=list)
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)
+# MongoDB 8.0's built-in roles (src/mongo/db/auth/builtin_roles.yml); those marked
+# adminOnly there exist on the admin database only. This project manages no custom
+# roles, so any other name would be refused by createUser with RoleNotFound (31).
+BUILTIN_ROLES_ANY_DATABASE = {"read", "readWrite", "userAdmin", "dbAdmin", "dbOwner", "enableSharding"}
+BUILTIN_ROLES_ADMIN_ONLY = {
+    "readAnyDatabase",
+    "readWriteAnyDatabase",
+    "userAdminAnyDatabase",
+    "dbAdminAnyDatabase",
+    "clusterMonitor",
+    "hostManager",
+    "clusterManager",
+    "clusterAdmin",
+    "backup",
+    "restore",
+    "root",
+    "directShardOperations",
+}
 
 
 def normalise_roles(raw: Any, database: str, where: str) -> list[dict]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise UsersError(f"{where}: roles must be a list")
+        raise DeclarationError(f"{where}: roles must be a list")
     roles = []
     for role in raw:
         if isinstance(role, str) and role:
@@ -57,8 +45,20 @@ def normalise_roles(raw: Any, database: str, where: str) -> list[dict]:
         elif isinstance(role, dict) and set(role) == {"role", "db"}:
             roles.append({"role": role["role"], "db": role["db"]})
         else:
-            raise UsersError(f"{where}: each role is a name or {{role, db}}, got {role!r}")
+            raise DeclarationError(f"{where}: each role is a name or {{role, db}}, got {role!r}")
+        _check_builtin(roles[-1], where)
     return roles
+
+
+def _check_builtin(role: dict, where: str) -> None:
+    name, database = role["role"], role["db"]
+    if name in BUILTIN_ROLES_ADMIN_ONLY and database != "admin":
+        raise DeclarationError(f"{where}: role {name} exists on the admin database only, not on {database}")
+    if name not in BUILTIN_ROLES_ADMIN_ONLY | BUILTIN_ROLES_ANY_DATABASE:
+        raise DeclarationError(
+            f"{where}: role {name}@{database} is not a MongoDB built-in role (this project creates no custom "
+            f"roles); built-in roles: {', '.join(sorted(BUILTIN_ROLES_ANY_DATABASE | BUILTIN_ROLES_ADMIN_ONLY))}"
+        )
 
 
 def validate(declared: list[dict]) -> list[dict]:
@@ -70,13 +70,13 @@ def validate(declared: list[dict]) -> list[dict]:
         database = raw.get("database") or "admin"
         where = f"user {name}@{database}"
         if unknown:
-            raise UsersError(f"{where}: unknown option {unknown[0]}")
+            raise DeclarationError(f"{where}: unknown option {unknown[0]}")
         if not isinstance(name, str) or not name:
-            raise UsersError("every user needs a name")
+            raise DeclarationError("every user needs a name")
         if not isinstance(raw.get("password"), str) or not raw["password"]:
-            raise UsersError(f"{where}: password is missing (supply it from Ansible Vault)")
+            raise DeclarationError(f"{where}: password is missing (supply it from Ansible Vault)")
         if (name, database) in seen:
-            raise UsersError(f"{where}: declared twice")
+            raise DeclarationError(f"{where}: declared twice")
         seen.add((name, database))
         users.append(
             {
@@ -93,9 +93,9 @@ def _role_set(roles: list[dict]) -> set[tuple[str, str]]:
     return {(role["role"], role["db"]) for role in roles}
 
 
-def plan_users(declared: list[dict], existing: dict[tuple[str, str], dict], password_ok: dict) -> UsersPlan:
+def plan_users(declared: list[dict], existing: dict[tuple[str, str], dict], password_ok: dict) -> Plan:
     """existing: usersInfo entries by (name, db); password_ok: (name, db) -> bool."""
-    plan = UsersPlan()
+    plan = Plan()
     for user in declared:
         key = (user["name"], user["database"])
         label = f"{user['name']}@{user['database']}"
@@ -104,12 +104,11 @@ def plan_users(declared: list[dict], existing: dict[tuple[str, str], dict], pass
         plan.after[label] = {"roles": [f"{r}@{d}" for r, d in wanted_roles]}
         if current is None:
             plan.operations.append(
-                UserOperation(
-                    "createUser",
-                    user["name"],
+                Operation(
                     user["database"],
                     {"createUser": user["name"], "pwd": user["password"], "roles": user["roles"]},
                     f"user {label}: create with roles {', '.join(f'{r}@{d}' for r, d in wanted_roles) or 'none'}",
+                    label,
                 )
             )
             continue
@@ -127,12 +126,6 @@ def plan_users(declared: list[dict], existing: dict[tuple[str, str], dict], pass
             plan.after[label]["password"] = "as declared"
         if changes:
             plan.operations.append(
-                UserOperation(
-                    "updateUser",
-                    user["name"],
-                    user["database"],
-                    command,
-                    f"user {label}: update {' and '.join(changes)}",
-                )
+                Operation(user["database"], command, f"user {label}: update {' and '.join(changes)}", label)
             )
     return plan

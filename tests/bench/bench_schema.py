@@ -23,8 +23,12 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PROJECT / "tests"))
 sys.path.insert(0, str(PROJECT / "module_utils"))
+import ansible.module_utils  # noqa: E402
 
-from mongodb_schema_plan import parse_spec, plan_database  # noqa: E402
+# The planner imports its shared code as ansible.module_utils.<name>, as on a host.
+ansible.module_utils.__path__.append(str(PROJECT / "module_utils"))
+
+from mongodb_collections_plan import parse_spec, plan_database  # noqa: E402
 from support import servers  # noqa: E402
 from support.ansible import run_playbook  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The collections/indexes planner (module_utils/mongodb_schema_plan.py), without a server.
+"""The collections/indexes planner (module_utils/mongodb_collections_plan.py), without a server.
 
 Explicit cases cover each operation kind and each refusal; property tests check that
 applying a plan and planning again yields nothing, using the stand-in's command layer
@@ -10,9 +10,10 @@ from __future__ import annotations
 import copy
 
 import pytest
+from ansible.module_utils.mongodb_plan import DeclarationError
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
-from mongodb_schema_plan import SpecError, parse_spec, plan_database
+from mongodb_collections_plan import parse_spec, plan_database
 from support.inprocess import InProcessServer
 
 DB = "monitoring"
@@ -59,7 +60,7 @@ def converge(server: InProcessServer, collections: list[dict], prune: bool = Fal
 
 
 def refusal(collections: list[dict]) -> str:
-    with pytest.raises(SpecError) as error:
+    with pytest.raises(DeclarationError) as error:
         parse_spec(DB, collections)
     return str(error.value)
 
@@ -74,7 +75,7 @@ def server():
 
 def test_empty_database_gets_the_whole_seed_schema(server):
     plan = converge(server, SEED)
-    assert [(op.kind, op.collection) for op in plan.operations] == [
+    assert [(op.kind, op.target) for op in plan.operations] == [
         ("create", "metrics"),
         ("createIndexes", "metrics"),
         ("create", "assets"),
@@ -141,7 +142,7 @@ def test_prune_drops_unlisted_indexes_but_never_mongodb_own(server):
     server.command(DB, {"createIndexes": "assets", "indexes": [{"key": {"x": 1}, "name": "x_1"}]})
     server.command(DB, {"createIndexes": "metrics", "indexes": [{"key": {"meta.x": 1}, "name": "meta_x"}]})
     plan = plan_against(server, SEED, prune=True)
-    assert sorted((op.collection, tuple(op.command["index"])) for op in plan.operations) == [
+    assert sorted((op.target, tuple(op.command["index"])) for op in plan.operations) == [
         ("assets", ("x_1",)),
         ("metrics", ("meta_x",)),
     ]
@@ -312,9 +313,9 @@ def test_duplicate_names_and_duplicate_definitions_are_refused():
 
 def test_names_longer_than_allowed_are_refused():
     assert "MongoDB allows 255" in refusal([{"name": "c" * 250}])
-    with pytest.raises(SpecError, match="limited to 63 bytes"):
+    with pytest.raises(DeclarationError, match="limited to 63 bytes"):
         parse_spec("d" * 64, [{"name": "ok"}])
-    with pytest.raises(SpecError, match="cannot contain"):
+    with pytest.raises(DeclarationError, match="cannot contain"):
         parse_spec("bad.name", [{"name": "ok"}])
     assert "system. prefix is reserved" in refusal([{"name": "system.users"}])
 
@@ -411,7 +412,7 @@ def schemas(draw):
 def _valid(schema) -> bool:
     try:
         parse_spec(DB, schema)
-    except SpecError:
+    except DeclarationError:
         return False
     return True
 

@@ -22,8 +22,10 @@ Rules follow MongoDB 8.0's documentation (7.0 where it differs):
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from ansible.module_utils.mongodb_plan import DeclarationError, Operation, Plan
 
 GRANULARITY_BUCKETS: dict[str, tuple[int, int]] = {
     # granularity: (bucketMaxSpanSeconds, bucketRoundingSeconds)
@@ -54,32 +56,6 @@ MANAGED_INDEX_OPTIONS = (
 )
 # Options that make two indexes on the same key pattern different indexes (5.0+).
 IDENTIFYING_OPTIONS = ("collation", "partialFilterExpression", "unique", "sparse")
-
-
-class SpecError(ValueError):
-    """The specification breaks a rule; the message names the collection, index and rule."""
-
-
-@dataclass
-class Operation:
-    """One command to send to the database, with a line an operator can read."""
-
-    kind: str
-    collection: str
-    command: dict
-    summary: str
-
-    def as_result(self) -> dict:
-        return {"kind": self.kind, "collection": self.collection, "summary": self.summary, "command": self.command}
-
-
-@dataclass
-class Plan:
-    operations: list[Operation] = field(default_factory=list)
-    refusals: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    before: dict[str, Any] = field(default_factory=dict)
-    after: dict[str, Any] = field(default_factory=dict)
 
 
 # -- specification -------------------------------------------------------------------
@@ -123,6 +99,7 @@ class IndexSpec:
 
 @dataclass
 class CollectionSpec:
+    database: str
     name: str
     timeseries: dict[str, Any] | None
     expire_after_seconds: int | str | None
@@ -143,7 +120,7 @@ class CollectionSpec:
 
 def _require(condition: bool, message: str) -> None:
     if not condition:
-        raise SpecError(message)
+        raise DeclarationError(message)
 
 
 def default_index_name(key: list[tuple[str, Any]]) -> str:
@@ -162,9 +139,11 @@ def _parse_key(where: str, raw: Any) -> list[tuple[str, Any]]:
             elif isinstance(item, (list, tuple)) and len(item) == 2:
                 pairs.append((item[0], item[1]))
             else:
-                raise SpecError(f"{where}: each key must be {{field: direction}} or [field, direction], got {item!r}")
+                raise DeclarationError(
+                    f"{where}: each key must be {{field: direction}} or [field, direction], got {item!r}"
+                )
     else:
-        raise SpecError(f"{where}: keys must be a list of {{field: direction}} items")
+        raise DeclarationError(f"{where}: keys must be a list of {{field: direction}} items")
     _require(bool(pairs), f"{where}: keys cannot be empty")
     seen = set()
     key: list[tuple[str, Any]] = []
@@ -177,7 +156,7 @@ def _parse_key(where: str, raw: Any) -> list[tuple[str, Any]]:
         if isinstance(direction, bool) or not (
             (isinstance(direction, (int, float)) and direction in (1, -1)) or direction in INDEX_TYPES
         ):
-            raise SpecError(
+            raise DeclarationError(
                 f"{where}: key {field_name} has direction {direction!r}; MongoDB accepts 1, -1, "
                 f"'text', '2dsphere', '2d' or 'hashed'"
             )
@@ -251,7 +230,7 @@ def parse_index(collection: str, raw: dict, warnings: list[str]) -> IndexSpec:
     where = f"collection {collection}, index {raw.get('name', '(unnamed)')}"
     unknown = sorted(set(raw) - INDEX_FIELDS)
     if unknown:
-        raise SpecError(f"{where}: unknown index option {unknown[0]}")
+        raise DeclarationError(f"{where}: unknown index option {unknown[0]}")
     key = _parse_key(where, raw.get("keys"))
     name = raw.get("name") or default_index_name(key)
     where = f"collection {collection}, index {name}"
@@ -320,7 +299,7 @@ def _parse_timeseries(collection: str, raw: dict) -> dict[str, Any]:
     where = f"collection {collection}, timeseries"
     unknown = sorted(set(raw) - TIMESERIES_FIELDS)
     if unknown:
-        raise SpecError(f"{where}: unknown option {unknown[0]}")
+        raise DeclarationError(f"{where}: unknown option {unknown[0]}")
     time_field = raw.get("time_field")
     _require(isinstance(time_field, str) and time_field != "", f"{where}: time_field is required")
     meta_field = raw.get("meta_field")
@@ -347,7 +326,7 @@ def _parse_timeseries(collection: str, raw: dict) -> dict[str, Any]:
                 f"{where}: {label} must be a whole number from 1 to {MAX_BUCKET_SECONDS}",
             )
     if granularity is not None and (span is not None or rounding is not None):
-        raise SpecError(
+        raise DeclarationError(
             f"{where}: bucket_max_span_seconds/bucket_rounding_seconds cannot be set beside granularity "
             f"(MongoDB 6.3+ refuses the combination): choose granularity {granularity!r} alone, or custom "
             "bucketing with both values equal and no granularity"
@@ -449,7 +428,7 @@ def parse_collection(database: str, raw: dict, warnings: list[str]) -> Collectio
     where = f"collection {name}"
     unknown = sorted(set(raw) - COLLECTION_FIELDS)
     if unknown:
-        raise SpecError(f"{where}: unknown option {unknown[0]}")
+        raise DeclarationError(f"{where}: unknown option {unknown[0]}")
     timeseries = _parse_timeseries(name, raw["timeseries"]) if raw.get("timeseries") else None
     expire = raw.get("expire_after_seconds")
     if expire is not None and expire != "off":
@@ -482,7 +461,7 @@ def parse_collection(database: str, raw: dict, warnings: list[str]) -> Collectio
             _check_timeseries_index(name, index, timeseries)
         indexes.append(index)
     _check_index_set(name, indexes)
-    return CollectionSpec(name, timeseries, expire, validator, level, action, indexes)
+    return CollectionSpec(database, name, timeseries, expire, validator, level, action, indexes)
 
 
 def _is_seed_style_ttl(index: IndexSpec, timeseries: dict) -> bool:
@@ -526,7 +505,7 @@ def _check_index_set(collection: str, indexes: list[IndexSpec]) -> None:
     names = [index.name for index in indexes]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
-        raise SpecError(f"{where}: index name {duplicates[0]} is used twice")
+        raise DeclarationError(f"{where}: index name {duplicates[0]} is used twice")
     identities: dict[tuple, str] = {}
     for index in indexes:
         identity = _identity(index)
@@ -541,13 +520,13 @@ def _check_index_set(collection: str, indexes: list[IndexSpec]) -> None:
 
 
 def parse_spec(database: str, collections: list[dict]) -> tuple[list[CollectionSpec], list[str]]:
-    """Validate the whole specification; raises SpecError listing every problem."""
+    """Validate the whole specification; raises DeclarationError listing every problem."""
     warnings: list[str] = []
     problems: list[str] = []
     specs: list[CollectionSpec] = []
     try:
         check_database_name(database)
-    except SpecError as error:
+    except DeclarationError as error:
         problems.append(str(error))
     seen: set[str] = set()
     for raw in collections:
@@ -557,10 +536,10 @@ def parse_spec(database: str, collections: list[dict]) -> tuple[list[CollectionS
             _require(spec.name not in seen, f"collection {spec.name} is listed twice")
             seen.add(spec.name)
             specs.append(spec)
-        except SpecError as error:
+        except DeclarationError as error:
             problems.append(str(error))
     if problems:
-        raise SpecError("; ".join(problems))
+        raise DeclarationError("; ".join(problems))
     return specs, warnings
 
 
@@ -769,7 +748,7 @@ def _plan_collection_options(spec: CollectionSpec, info: dict, plan: Plan) -> No
     # MongoDB takes one timeseries change per collMod; the others ride along.
     if change:
         command = {"collMod": spec.name, **change}
-        plan.operations.append(Operation("collMod", spec.name, command, f"{where}: change {', '.join(change)}"))
+        plan.operations.append(Operation(spec.database, command, f"{where}: change {', '.join(change)}", spec.name))
 
 
 def _plan_indexes(spec: CollectionSpec, info: dict | None, listed: list[dict], prune: bool, plan: Plan) -> None:
@@ -789,10 +768,10 @@ def _plan_indexes(spec: CollectionSpec, info: dict | None, listed: list[dict], p
             if change:
                 mods.append(
                     Operation(
-                        "collMod",
-                        spec.name,
+                        spec.database,
                         {"collMod": spec.name, "index": {"name": index.name, **change}},
                         f"{where}: change index {index.name} ({', '.join(change)})",
+                        spec.name,
                     )
                 )
                 continue
@@ -840,19 +819,19 @@ def _plan_indexes(spec: CollectionSpec, info: dict | None, listed: list[dict], p
     if to_drop:
         plan.operations.append(
             Operation(
-                "dropIndexes",
-                spec.name,
+                spec.database,
                 {"dropIndexes": spec.name, "index": to_drop},
                 f"{where}: drop indexes {', '.join(to_drop)}",
+                spec.name,
             )
         )
     if to_create:
         plan.operations.append(
             Operation(
-                "createIndexes",
-                spec.name,
+                spec.database,
                 {"createIndexes": spec.name, "indexes": [index.create_document() for index in to_create]},
                 f"{where}: create indexes {', '.join(index.name for index in to_create)}",
+                spec.name,
             )
         )
 
@@ -879,10 +858,10 @@ def plan_database(
         if info is None:
             plan.operations.append(
                 Operation(
-                    "create",
-                    spec.name,
+                    spec.database,
                     _create_command(spec),
                     f"collection {spec.name}: create {'time-series ' if spec.timeseries else ''}collection",
+                    spec.name,
                 )
             )
         else:
