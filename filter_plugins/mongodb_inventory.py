@@ -8,10 +8,13 @@ inventory, not only the hosts of the current play, so a run limited to some host
 still checks the whole topology; a variable an inventory does not set takes the
 mongodb role default (RECORD_DEFAULTS, kept equal by a unit test).
 
-Replica set limits follow MongoDB's "Replica Set Members" and "Replica Set Arbiter"
-pages (50 members, 7 voters, an odd number of voters advised), and the sharded
-cluster rules follow "Config Servers" (no arbiters or delayed members in the config
-server replica set).
+Here are the rules that need the whole inventory: ports unique per machine, an odd
+number of voters per replica set (MongoDB's "Replica Set Members" advises it; this
+project requires it), one cluster role per set, and the sharded cluster's groups
+following "Config Servers" (no arbiters or delayed members in the config server
+replica set). MongoDB's own member rules (50 members, 7 voters, a member that can
+become primary, priorities) live once, in module_utils/mongodb_replset_plan.py, and
+run in the first play through mongodb_replset's validate_only.
 """
 
 from __future__ import annotations
@@ -19,8 +22,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-MAX_MEMBERS = 50
-MAX_VOTERS = 7
 SHARD_GROUP = re.compile(r"^mongodb_shard_\w+$")
 CONFIG_GROUP = "mongodb_config_servers"
 MONGOS_GROUP = "mongodb_mongos"
@@ -62,11 +63,6 @@ def _votes(record: dict) -> int:
     return int(record.get("member", {}).get("votes", 1))
 
 
-def _electable(record: dict) -> bool:
-    member = record.get("member", {})
-    return not member.get("arbiter_only") and float(member.get("priority", 1)) > 0 and _votes(record) == 1
-
-
 def _port_clashes(records: list[dict]) -> list[str]:
     seen: dict[tuple, str] = {}
     problems = []
@@ -86,17 +82,11 @@ def _replica_set_problems(name: str, members: list[dict]) -> list[str]:
     problems = []
     hosts = ", ".join(sorted(m["name"] for m in members))
     voters = sum(_votes(m) for m in members)
-    if len(members) > MAX_MEMBERS:
-        problems.append(f"replica set {name} has {len(members)} members; MongoDB allows at most {MAX_MEMBERS}")
-    if voters > MAX_VOTERS:
-        problems.append(f"replica set {name} has {voters} voting members; MongoDB allows at most {MAX_VOTERS}")
     if voters % 2 == 0:
         problems.append(
             f"replica set {name} ({hosts}) has {voters} voting members: use an odd number "
             "(mongodb_replset_member.votes)"
         )
-    if not any(_electable(m) for m in members):
-        problems.append(f"replica set {name} ({hosts}) has no member that can become primary")
     roles = {m.get("cluster_role", "") for m in members}
     if len(roles) > 1:
         problems.append(f"replica set {name} mixes mongodb_cluster_role values {sorted(roles)}")

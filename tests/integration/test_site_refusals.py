@@ -2,6 +2,7 @@
 
 Each case runs site.yml under its own scratch root and proves the run stops in the
 first play with a message naming the variable or host, and no host directory created.
+The same cases run again with --tags preflight, which must select every check.
 """
 
 from __future__ import annotations
@@ -12,42 +13,80 @@ import pytest
 from support.ansible import run_playbook
 from support.site import SITE, env, host_dirs
 
-
-@pytest.mark.parametrize(
-    ("extra_vars", "message"),
-    [
-        ({"mongodb_mongod_cache_size_gb": 100000}, "mongodb_mongod_cache_size_gb is 100000"),
-        ({"mongodb_port": "twenty"}, "mongodb_port"),
-        ({"mongodb_port": 28101}, "(mongodb_port must be unique per machine)"),
-        ({"mongodb_version": "9.9.0"}, "mongodb_version '9.9.0' is not supported"),
-        ({"mongodb_mongod_block_compressor": "snapy"}, "mongodb_mongod_block_compressor"),
-        ({"mongodb_mongod_profiling_mode": "slowop"}, "mongodb_mongod_profiling_mode"),
-        ({"mongodb_bind_ip": ["0.0.0.0"]}, "mongodb_bind_ip"),
-        ({"mongodb_sharding_chunk_size_mb": 0}, "mongodb_sharding_chunk_size_mb is 0"),
-        ({"mongodb_sharding_chunk_size_mb": 2048}, "mongodb_sharding_chunk_size_mb is 2048"),
-        (
-            {"mongodb_accounts": [{"name": "x", "password_var": "vault_missing_password", "roles": []}]},
-            "vault_missing_password is missing",
-        ),
-        ({"mongodb_admin_password": "short"}, "mongodb_admin_password must be at least 12 characters"),
-        # Every password has the same policy, named by its variable (issue 13).
-        ({"mongodb_app_password": "x"}, "mongodb_app_password must be at least 12 characters"),
-        # One rule per message: a bad window is not reported as the chunk size.
-        (
-            {"mongodb_sharding_balancer_window": {"start": "25:00", "stop": "05:00"}},
-            "mongodb_sharding_balancer_window needs start and stop as HH:MM",
-        ),
-    ],
+BAD_INPUT = (
+    ({"mongodb_mongod_cache_size_gb": 100000}, "mongodb_mongod_cache_size_gb is 100000"),
+    ({"mongodb_port": "twenty"}, "mongodb_port"),
+    ({"mongodb_port": 28101}, "(mongodb_port must be unique per machine)"),
+    ({"mongodb_version": "9.9.0"}, "mongodb_version '9.9.0' is not supported"),
+    ({"mongodb_mongod_block_compressor": "snapy"}, "mongodb_mongod_block_compressor"),
+    ({"mongodb_mongod_profiling_mode": "slowop"}, "mongodb_mongod_profiling_mode"),
+    ({"mongodb_bind_ip": ["0.0.0.0"]}, "mongodb_bind_ip"),
+    # The sharding, replica set, account and schema declarations go through their
+    # modules' own rules (validate_only) in the first play.
+    ({"mongodb_sharding_chunk_size_mb": 0}, "chunk_size_mb is 0; MongoDB accepts 1 to 1024"),
+    ({"mongodb_sharding_chunk_size_mb": 2048}, "chunk_size_mb is 2048; MongoDB accepts 1 to 1024"),
+    (
+        {"mongodb_sharding_collections": [{"namespace": "monitoring.assets", "key": [{"_id": 2}]}]},
+        'shard key field _id is 2; MongoDB accepts 1 or "hashed"',
+    ),
+    (
+        {
+            "mongodb_monitoring_schema_extra_collections": [
+                {
+                    "name": "events",
+                    "timeseries": {"time_field": "ts", "granularity": "minutes", "bucket_max_span_seconds": 60},
+                }
+            ]
+        },
+        "cannot be set beside granularity",
+    ),
+    (
+        {
+            "mongodb_accounts": [
+                {"name": "reporting", "password_var": "mongodb_app_password", "roles": ["readAnything"]}
+            ]
+        },
+        "role readAnything@admin is not a MongoDB built-in role",
+    ),
+    (
+        {"mongodb_replset_member": {"hidden": True, "priority": 1}},
+        "a hidden member must have priority 0",
+    ),
+    (
+        {"mongodb_accounts": [{"name": "x", "password_var": "vault_missing_password", "roles": []}]},
+        "vault_missing_password is missing",
+    ),
+    ({"mongodb_admin_password": "short"}, "mongodb_admin_password must be at least 12 characters"),
+    # Every password has the same policy, named by its variable (issue 13).
+    ({"mongodb_app_password": "x"}, "mongodb_app_password must be at least 12 characters"),
+    # One rule per message: a bad window is not reported as the chunk size.
+    (
+        {"mongodb_sharding_balancer_window": {"start": "25:00", "stop": "05:00"}},
+        "balancer_window.start is '25:00'; give a time as HH:MM",
+    ),
 )
-def test_bad_input_stops_before_any_change(tmp_path, extra_vars, message):
-    result = run_playbook(SITE, "-e", json.dumps(extra_vars), env=env(tmp_path))
+
+
+def _refused_in_the_first_play(tmp_path, extra_vars: dict, message: str, *args: str) -> None:
+    result = run_playbook(SITE, "-e", json.dumps(extra_vars), *args, env=env(tmp_path))
     output = result.stdout + result.stderr
-    assert result.returncode != 0
+    assert result.returncode != 0, output[-3000:]
     assert message in " ".join(output.split()), output[-3000:]
     if "chunk_size" not in json.dumps(extra_vars):
         # One rule per message: another rule's message never stands in for this one.
-        assert "mongodb_sharding_chunk_size_mb is" not in output
+        assert "chunk_size_mb is" not in output
+    assert "PLAY [Tune the operating system]" not in output, "the run went past the first play"
     assert host_dirs(tmp_path) == [], "a host was changed before the input was checked"
+
+
+@pytest.mark.parametrize(("extra_vars", "message"), BAD_INPUT)
+def test_bad_input_stops_before_any_change(tmp_path, extra_vars, message):
+    _refused_in_the_first_play(tmp_path, extra_vars, message)
+
+
+@pytest.mark.parametrize(("extra_vars", "message"), BAD_INPUT)
+def test_a_preflight_tagged_run_refuses_the_same_input(tmp_path, extra_vars, message):
+    _refused_in_the_first_play(tmp_path, extra_vars, message, "--tags", "preflight")
 
 
 @pytest.mark.parametrize(

@@ -93,6 +93,10 @@ def test_fixed_fields_cannot_change_in_place(field):
         (members("a:1", **{"a:1": {"votes": 0}}), "no voting member"),
         (members("a:1", "a:1"), "declared twice"),
         (members(*[f"h{i}:1" for i in range(9)]), "9 voting members"),
+        (
+            members(*[f"h{i}:1" for i in range(51)], **{f"h{i}:1": {"votes": 0, "priority": 0} for i in range(7, 51)}),
+            "51 members",
+        ),
         (members("a:1", **{"a:1": {"arbiter_only": True}}), "no member can become primary"),
         ([{"host": "nohost"}], "host must be host:port"),
     ],
