@@ -42,7 +42,7 @@ BAD_INPUT = (
     ),
     (
         {
-            "mongodb_accounts": [
+            "mongodb_users_accounts": [
                 {"name": "reporting", "password_var": "mongodb_app_password", "roles": ["readAnything"]}
             ]
         },
@@ -53,7 +53,7 @@ BAD_INPUT = (
         "a hidden member must have priority 0",
     ),
     (
-        {"mongodb_accounts": [{"name": "x", "password_var": "vault_missing_password", "roles": []}]},
+        {"mongodb_users_accounts": [{"name": "x", "password_var": "vault_missing_password", "roles": []}]},
         "vault_missing_password is missing",
     ),
     ({"mongodb_admin_password": "short"}, "mongodb_admin_password must be at least 12 characters"),

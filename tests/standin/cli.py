@@ -357,6 +357,21 @@ def _fork_and_run(role: str, version: str, options: dict, argv: list[str]) -> in
     os._exit(code)
 
 
+def show_command_line(argv: list[str]) -> None:
+    """Make /proc/<pid>/cmdline read as a real mongod's: the binary's path, then its options.
+
+    A real mongod is its own executable, so its command line is the argv it was started
+    with (e.g. /usr/bin/mongod --config /etc/mongod.conf); the stand-in runs under Python,
+    whose command line would show the interpreter instead. Tools that identify a process
+    by its command line (the project's pid-file check) then see what they see on a host.
+    setproctitle writes over the process's argv area, which is what /proc/<pid>/cmdline
+    reads (proc(5)); a child of --fork keeps it.
+    """
+    import setproctitle
+
+    setproctitle.setproctitle(" ".join(argv))
+
+
 def main(role: str, argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     version = os.environ.get("MONGODB_STANDIN_VERSION", DEFAULT_VERSION)

@@ -122,7 +122,7 @@ def test_records_fall_back_to_the_common_role_defaults():
 
 
 def test_record_defaults_equal_the_mongodb_defaults():
-    defaults = yaml.safe_load((PROJECT / "roles/mongodb/defaults/main.yml").read_text())
+    defaults = yaml.safe_load((PROJECT / "roles/mongodb_common/defaults/main.yml").read_text())
     assert {name: defaults[name] for name in RECORD_DEFAULTS} == RECORD_DEFAULTS
 
 
