@@ -97,8 +97,8 @@ operations:
     - Commands sent, in order; in check mode, the commands that would be sent. Empty when
       nothing differs, when the plan is refused, or with O(validate_only).
     - Each is C(kind) (the command name), C(db), C(target) (what it acts on), C(summary)
-      (a line to read) and C(command) (passwords replaced by asterisks). A
-      C(replSetInitiate) or C(replSetReconfig) command holds the configuration; a
+      (a line to read) and C(command) (passwords replaced by asterisks).
+    - A C(replSetInitiate) or C(replSetReconfig) command holds the configuration; a
       reconfig sent carries the version it was sent with.
   returned: always
   type: list

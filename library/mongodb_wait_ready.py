@@ -30,6 +30,14 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+operations:
+  description:
+    - Commands sent that change something, always empty since this module only reads (C(ping)).
+      The key is there so every module of the project returns the same keys.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 elapsed:
   description: Seconds waited.
   returned: always
@@ -61,9 +69,12 @@ def main() -> None:
     where = f"{module.params['login_host']}:{module.params['login_port']}"
     if not answered:
         module.fail_json(
-            msg=f"{where} did not answer ping within {module.params['timeout']}s: {error}", elapsed=elapsed
+            msg=f"{where} did not answer ping within {module.params['timeout']}s: {error}",
+            elapsed=elapsed,
+            changed=False,
+            operations=[],
         )
-    module.exit_json(changed=False, elapsed=elapsed)
+    module.exit_json(changed=False, operations=[], elapsed=elapsed)
 
 
 if __name__ == "__main__":

@@ -55,3 +55,15 @@ def test_passwords_are_never_logged(module):
     for name, option in spec.items():
         if "password" in name:
             assert option.get("no_log") is True, name
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_documents_the_shared_result_keys(module):
+    returned = _rendered(module)["return"]
+    assert returned["operations"]["returned"] == "always"
+    assert returned["operations"]["type"] == "list"
+    if "validate_only" in _argument_spec(module):
+        # The declaring modules: the same operations entry word for word, and diff.
+        assert returned["diff"]["returned"] == "in diff mode"
+        shared = _rendered("mongodb_collections")["return"]["operations"]["description"]
+        assert returned["operations"]["description"][: len(shared)] == shared

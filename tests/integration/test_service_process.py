@@ -1,0 +1,89 @@
+"""mongodb_service knows its process by more than a pid file (issue 13, point 1).
+
+After a crash the pid file stays behind, and its pid may since belong to an unrelated
+process. The role counts a pid as this mongod only when /proc/<pid>/cmdline holds this
+binary and this configuration file: otherwise it removes the stale file and starts the
+process, and `stop` never signals what it has not identified.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pymongo
+import pytest
+from support import servers
+from support.ansible import recap, run_playbook
+
+PLAYBOOK = "tests/playbooks/process.yml"
+
+
+@pytest.fixture
+def member(tmp_path):
+    """A config for one forked mongod, not started: its paths and port."""
+    port = servers.free_port()
+    config = servers.base_config(tmp_path, port)
+    path = servers.write_config(tmp_path / "mongod.conf", config)
+    return {
+        "mongodb_config_path": str(path),
+        "mongodb_pid_path": config["processManagement"]["pidFilePath"],
+        "mongodb_port": port,
+        "mongodb_bin_dir": str(servers.bin_dir()),
+    }
+
+
+@pytest.fixture
+def unrelated():
+    """A process that is not MongoDB, to take over a stale pid."""
+    process = subprocess.Popen(["sleep", "300"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def run(entry: str, member: dict) -> subprocess.CompletedProcess:
+    extra = [arg for name, value in member.items() for arg in ("-e", f"{name}={value}")]
+    return run_playbook(PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", f"entry={entry}", *extra)
+
+
+def answers(port: int) -> bool:
+    client = pymongo.MongoClient(port=port, directConnection=True, serverSelectionTimeoutMS=2000)
+    try:
+        return client.admin.command("ping")["ok"] == 1
+    except pymongo.errors.PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def stopped_at_the_end(member):
+    yield
+    if answers(member["mongodb_port"]):
+        run("stop", member)
+
+
+def test_a_stale_pid_file_is_not_trusted_and_its_process_is_never_signalled(
+    tmp_path, member, unrelated, stopped_at_the_end
+):
+    pid_file = tmp_path / "mongod.pid"
+    pid_file.write_text(f"{unrelated.pid}\n")
+
+    stopped = run("stop", member)
+    assert stopped.returncode == 0, stopped.stdout[-3000:]
+    assert unrelated.poll() is None, "stop signalled a process it had not identified"
+    assert recap(stopped.stdout)["localhost"]["changed"] == 0
+
+    started = run("service", member)
+    assert started.returncode == 0, started.stdout[-3000:]
+    assert recap(started.stdout)["localhost"]["changed"] >= 1
+    assert answers(member["mongodb_port"]), "the member was reported running without being started"
+    assert unrelated.poll() is None
+    assert pid_file.read_text().strip() != str(unrelated.pid)
+
+    # The pid file now names this mongod: a re-run changes nothing, and stop stops it.
+    again = run("service", member)
+    assert recap(again.stdout)["localhost"]["changed"] == 0, again.stdout[-3000:]
+    assert run("stop", member).returncode == 0
+    servers.wait_for(lambda: not answers(member["mongodb_port"]), timeout=30)
+    assert unrelated.poll() is None
