@@ -126,10 +126,12 @@ from ansible.module_utils.mongodb_connection import (
     connection_argument_spec,
 )
 from ansible.module_utils.mongodb_plan import (
+    NOT_STARTED_WARNING,
     DeclarationError,
     apply_plan,
     fail_before_sending,
-    validate_only_argument_spec,
+    plan_argument_spec,
+    planned_against_nothing,
 )
 
 # listCollections types the planner manages; views and system collections are left alone.
@@ -150,7 +152,7 @@ def read_state(db, names: set[str]) -> tuple[dict, dict]:
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
-        **validate_only_argument_spec(),
+        **plan_argument_spec(),
         "database": {"type": "str", "required": True},
         "collections": {"type": "list", "elements": "dict", "required": True},
         "prune": {"type": "bool", "default": False},
@@ -168,15 +170,18 @@ def main() -> None:
         module.warn(warning)
     if params["validate_only"]:
         module.exit_json(changed=False, operations=[])
-    if not HAS_PYMONGO:
-        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
-
-    try:
-        client = connect(params)
-        db = client[params["database"]]
-        collections, indexes = read_state(db, {spec.name for spec in specs})
-    except PyMongoError as error:
-        fail_before_sending(module, f"Could not read the current state of {params['database']}: {error}")
+    if planned_against_nothing(module):
+        module.warn(NOT_STARTED_WARNING)
+        db, collections, indexes = None, {}, {}
+    else:
+        if not HAS_PYMONGO:
+            module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
+        try:
+            client = connect(params)
+            db = client[params["database"]]
+            collections, indexes = read_state(db, {spec.name for spec in specs})
+        except PyMongoError as error:
+            fail_before_sending(module, f"Could not read the current state of {params['database']}: {error}")
 
     def send(operation) -> None:
         db.command(operation.command)

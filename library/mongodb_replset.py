@@ -153,11 +153,13 @@ from ansible.module_utils.mongodb_connection import (
     connection_argument_spec,
 )
 from ansible.module_utils.mongodb_plan import (
+    NOT_STARTED_WARNING,
     DeclarationError,
     Operation,
     apply_plan,
     fail_before_sending,
-    validate_only_argument_spec,
+    plan_argument_spec,
+    planned_against_nothing,
 )
 from ansible.module_utils.mongodb_replset_plan import (
     implicit_write_concern,
@@ -176,7 +178,7 @@ PROGRESS_EVERY = 30  # seconds between progress lines in the module log while wa
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
-        **validate_only_argument_spec(),
+        **plan_argument_spec(),
         "set_name": {"type": "str", "required": True},
         "members": {"type": "list", "elements": "dict", "required": True},
         "configsvr": {"type": "bool", "default": False},
@@ -460,6 +462,10 @@ def main() -> None:
         fail_before_sending(module, f"The declared members are refused, nothing was sent: {error}")
     if params["validate_only"]:
         module.exit_json(changed=False, operations=[])
+    if planned_against_nothing(module):
+        module.warn(NOT_STARTED_WARNING)
+        plan = plan_replset(params["set_name"], params["members"], None, params["configsvr"])
+        module.exit_json(**apply_plan(module, plan, None, "replica set", errors=(), initiated=True, needs_login=False))
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     errors = (Failure, LoginRefused, PyMongoError)

@@ -112,10 +112,12 @@ from ansible.module_utils.mongodb_connection import (
     pymongo,
 )
 from ansible.module_utils.mongodb_plan import (
+    NOT_STARTED_WARNING,
     DeclarationError,
     apply_plan,
     fail_before_sending,
-    validate_only_argument_spec,
+    plan_argument_spec,
+    planned_against_nothing,
 )
 from ansible.module_utils.mongodb_sharding_plan import plan_sharding, sharded_collections, validate
 
@@ -123,7 +125,7 @@ from ansible.module_utils.mongodb_sharding_plan import plan_sharding, sharded_co
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
-        **validate_only_argument_spec(),
+        **plan_argument_spec(),
         "shards": {"type": "list", "elements": "dict", "default": []},
         "chunk_size_mb": {"type": "int"},
         "balancer_enabled": {"type": "bool"},
@@ -176,6 +178,21 @@ def read_state(client, params: dict, declared: dict) -> dict:
     return state
 
 
+def new_cluster_state(params: dict) -> dict:
+    """What a cluster that has never run reports: no shard, no setting, the balancer on
+    (its default), nothing sharded. Whether a shard has an arbiter cannot be asked of a
+    server that is not running, so the default write concern is not in this plan."""
+    return {
+        "shards": [],
+        "settings": {},
+        "balancer_mode": "full",
+        "sharded": {},
+        "timeseries": {},
+        "shard_has_arbiter": {},
+        "wanted_write_concern": params["default_write_concern"],
+    }
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
@@ -185,6 +202,10 @@ def main() -> None:
         fail_before_sending(module, f"The declaration is refused, nothing was sent: {error}")
     if params["validate_only"]:
         module.exit_json(changed=False, operations=[])
+    if planned_against_nothing(module):
+        module.warn(NOT_STARTED_WARNING)
+        plan = plan_sharding(declared, new_cluster_state(params))
+        module.exit_json(**apply_plan(module, plan, None, "sharding", errors=()))
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     try:

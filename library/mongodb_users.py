@@ -91,10 +91,12 @@ from ansible.module_utils.mongodb_connection import (
     pymongo,
 )
 from ansible.module_utils.mongodb_plan import (
+    NOT_STARTED_WARNING,
     DeclarationError,
     apply_plan,
     fail_before_sending,
-    validate_only_argument_spec,
+    plan_argument_spec,
+    planned_against_nothing,
 )
 from ansible.module_utils.mongodb_users_plan import plan_users, validate
 
@@ -102,7 +104,7 @@ from ansible.module_utils.mongodb_users_plan import plan_users, validate
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
-        **validate_only_argument_spec(),
+        **plan_argument_spec(),
         "users": {
             "type": "list",
             "elements": "dict",
@@ -203,6 +205,13 @@ def main() -> None:
         fail_before_sending(module, f"The declared users are refused, nothing was sent: {error}")
     if params["validate_only"]:
         module.exit_json(changed=False, operations=[])
+    if planned_against_nothing(module):
+        # None of the declared users exists on a server that has never run: each would be
+        # created (the login user first, where the localhost exception would be used).
+        module.warn(NOT_STARTED_WARNING)
+        plan = plan_users(users, {}, {})
+        Sender(module, None, not params["allow_localhost_exception"]).login_user_first(plan)
+        module.exit_json(**apply_plan(module, plan, None, "users", errors=()))
     if not HAS_PYMONGO:
         module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
     try:

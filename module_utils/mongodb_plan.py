@@ -23,12 +23,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REDACTED = "********"
+NOT_STARTED_WARNING = (
+    "check mode: the server is not running yet (an earlier task would start it), so this is planned "
+    "against an empty deployment, as on a first run"
+)
 SECRET_FIELDS = ("pwd",)
 
 
-def validate_only_argument_spec() -> dict[str, Any]:
-    """The option every declaring module shares (doc fragment mongodb_plan)."""
-    return {"validate_only": {"type": "bool", "default": False}}
+def plan_argument_spec() -> dict[str, Any]:
+    """The options every declaring module shares (doc fragment mongodb_plan)."""
+    return {
+        "validate_only": {"type": "bool", "default": False},
+        "server_not_started": {"type": "bool", "default": False},
+    }
+
+
+def planned_against_nothing(module) -> bool:
+    """Check mode on a server an earlier task of this run would have started: plan
+    against an empty deployment without connecting (server_not_started)."""
+    return bool(module.check_mode and module.params["server_not_started"])
 
 
 class DeclarationError(ValueError):
