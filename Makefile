@@ -55,7 +55,7 @@ unit: setup ## Unit tests (no server needed).
 
 integration: setup ## Integration tests against MONGODB_BIN_DIR, or the stand-in when unset.
 	@$(if $(MONGODB_BIN_DIR),echo ">>> integration: real MongoDB binaries from $(MONGODB_BIN_DIR)",echo ">>> integration: MONGODB_BIN_DIR is not set, using the mongod stand-in (tests/standin)")
-	pytest tests/integration -n 2 --dist loadfile --durations=10
+	pytest tests/integration -n 3 --dist loadfile --durations=10
 
 molecule: setup ## molecule test -s sandbox (converge site.yml, testinfra verify).
 	@$(if $(MONGODB_BIN_DIR),echo ">>> molecule: real MongoDB binaries from $(MONGODB_BIN_DIR)",echo ">>> molecule: MONGODB_BIN_DIR is not set, the sandbox runs on the mongod stand-in (tests/standin)")
