@@ -12,8 +12,6 @@ Held by real binaries (MONGODB_BIN_DIR) and the stand-in alike:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pymongo
 import pytest
 from support import servers
@@ -39,23 +37,11 @@ def cluster(start_mongod, tmp_path):
             "replSetInitiate", {"_id": name, "members": [{"_id": 0, "host": f"{advertised}:{process.port}"}]}
         )
         servers.wait_for(lambda p=process: p.client().admin.command("hello").get("isWritablePrimary"), 60)
-    router = start_mongos(tmp_path, f"cfg/127.0.0.1:{config_process.port}")
+    port = servers.start_mongos(tmp_path, f"cfg/127.0.0.1:{config_process.port}")
+    router = pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=20000)
     yield router, shard_process.port
     router.close()
     servers.terminate(int((tmp_path / "mongos.pid").read_text().strip()))
-
-
-def start_mongos(root: Path, config_db: str) -> pymongo.MongoClient:
-    port = servers.free_port()
-    config = {
-        "net": {"port": port, "bindIp": "127.0.0.1"},
-        "sharding": {"configDB": config_db},
-        "systemLog": {"destination": "file", "path": str(root / "mongos.log")},
-        "processManagement": {"fork": True, "pidFilePath": str(root / "mongos.pid")},
-    }
-    started = servers.run_binary("mongos", "--config", str(servers.write_config(root / "mongos.conf", config)))
-    assert started.returncode == 0, started.stdout + started.stderr
-    return pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=20000)
 
 
 def test_add_shard_refuses_a_seed_host_the_set_does_not_advertise(cluster):

@@ -49,19 +49,6 @@ def start_member(root: Path, set_name: str, role: str) -> tuple[int, int]:
     return config["net"]["port"], int((root / "mongod.pid").read_text().strip())
 
 
-def start_mongos(root: Path, config_db: str) -> tuple[int, int]:
-    port = servers.free_port()
-    config = {
-        "net": {"port": port, "bindIp": "127.0.0.1"},
-        "sharding": {"configDB": config_db},
-        "systemLog": {"destination": "file", "path": str(root / "mongos.log")},
-        "processManagement": {"fork": True, "pidFilePath": str(root / "mongos.pid")},
-    }
-    started = servers.run_binary("mongos", "--config", str(servers.write_config(root / "mongos.conf", config)))
-    assert started.returncode == 0, started.stdout + started.stderr
-    return port, int((root / "mongos.pid").read_text().strip())
-
-
 @pytest.fixture
 def cluster(tmp_path):
     """A started cluster with no shard yet and its balancer stopped, so that the
@@ -83,7 +70,8 @@ def cluster(tmp_path):
             )
         for client in clients:
             servers.wait_for(lambda c=client: c.admin.command("hello").get("isWritablePrimary"), 60)
-        router_port, pid = start_mongos(tmp_path, f"cfg/127.0.0.1:{members['cfg']}")
+        router_port = servers.start_mongos(tmp_path, f"cfg/127.0.0.1:{members['cfg']}")
+        pid = int((tmp_path / "mongos.pid").read_text().strip())
         pids.append(pid)
         router = pymongo.MongoClient("127.0.0.1", router_port, serverSelectionTimeoutMS=20000)
         clients.append(router)

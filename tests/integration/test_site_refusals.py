@@ -116,7 +116,9 @@ def test_no_binaries_stops_before_any_change_and_says_what_to_set(tmp_path):
     output = " ".join(result.stdout.split())
     assert result.returncode != 0
     assert "No MongoDB binaries are available for this run" in output
-    assert "Nothing has been changed" in output
+    # It says exactly what was written: the fact cache, and the sandbox's secrets (issue 13).
+    assert "Nothing was changed on the hosts; the controller wrote only Ansible's fact cache" in output
+    assert f"the sandbox secrets generated under {tmp_path}/secrets, kept for the next run" in output
     assert "Set MONGODB_BIN_DIR" in output and "MONGODB_ARCHIVE" in output
     assert host_dirs(tmp_path) == []
     assert not list(tmp_path.glob("downloads"))

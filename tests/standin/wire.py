@@ -38,7 +38,7 @@ class Request:
     sequences: dict[str, list[dict]] = field(default_factory=dict)
 
 
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
+def recv_exact(sock: socket.socket, size: int) -> bytes:
     chunks = []
     while size:
         chunk = sock.recv(size)
@@ -60,9 +60,9 @@ def _read_document(data: bytes, offset: int) -> tuple[dict, int]:
 
 
 def read_request(sock: socket.socket) -> Request:
-    header = _recv_exact(sock, HEADER.size)
+    header = recv_exact(sock, HEADER.size)
     length, request_id, _response_to, op_code = HEADER.unpack(header)
-    payload = _recv_exact(sock, length - HEADER.size)
+    payload = recv_exact(sock, length - HEADER.size)
     if op_code == OP_MSG:
         return _parse_op_msg(request_id, payload)
     if op_code == OP_QUERY:

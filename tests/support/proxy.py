@@ -24,6 +24,8 @@ import threading
 
 import bson
 
+from standin.wire import recv_exact
+
 OP_QUERY = 2004
 OP_COMPRESSED = 2012
 OP_MSG = 2013
@@ -57,17 +59,6 @@ READS = {
 }
 # Driver monitoring sends these every few hundred milliseconds; they are not recorded.
 HEARTBEATS = {"hello", "isMaster", "ismaster"}
-
-
-def _recv_exact(sock: socket.socket, size: int) -> bytes:
-    chunks = []
-    while size:
-        chunk = sock.recv(size)
-        if not chunk:
-            raise ConnectionError("peer closed the connection")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 def command_of(op_code: int, payload: bytes) -> dict | None:
@@ -165,9 +156,9 @@ class RecordingProxy:
     def _client_to_server(self, client: socket.socket, upstream: socket.socket) -> None:
         try:
             while True:
-                header = _recv_exact(client, HEADER.size)
+                header = recv_exact(client, HEADER.size)
                 length, _request_id, _response_to, op_code = HEADER.unpack(header)
-                payload = _recv_exact(client, length - HEADER.size)
+                payload = recv_exact(client, length - HEADER.size)
                 try:
                     entry = command_of(op_code, payload)
                 except Exception as error:  # recorded, so that a test counting writes fails

@@ -225,3 +225,17 @@ def wait_for(condition, timeout: float, interval: float = 0.2):
         if time.monotonic() > deadline:
             raise AssertionError(f"not true after {timeout}s: {condition}")
         time.sleep(interval)
+
+
+def start_mongos(root: Path, config_db: str) -> int:
+    """A forked mongos under root routing to config_db (<set>/<host:port>); its port."""
+    port = free_port()
+    config = {
+        "net": {"port": port, "bindIp": "127.0.0.1"},
+        "sharding": {"configDB": config_db},
+        "systemLog": {"destination": "file", "path": str(root / "mongos.log")},
+        "processManagement": {"fork": True, "pidFilePath": str(root / "mongos.pid")},
+    }
+    started = run_binary("mongos", "--config", str(write_config(root / "mongos.conf", config)))
+    assert started.returncode == 0, started.stdout + started.stderr
+    return port
