@@ -1,13 +1,16 @@
-"""mongodb_service knows its process by more than a pid file (issue 13, point 1).
+"""mongodb_service runs the process it has identified, and restarts it only when needed.
 
 After a crash the pid file stays behind, and its pid may since belong to an unrelated
 process. The role counts a pid as this mongod only when /proc/<pid>/cmdline holds this
 binary and this configuration file: otherwise it removes the stale file and starts the
-process, and `stop` never signals what it has not identified.
+process, and `stop` never signals what it has not identified (issue 13, point 1).
+A keyfile whose mode or owner was changed is corrected in place; only a new content
+restarts the process (issue 13, point 5).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pymongo
@@ -41,9 +44,10 @@ def unrelated():
     process.wait()
 
 
-def run(entry: str, member: dict) -> subprocess.CompletedProcess:
-    extra = [arg for name, value in member.items() for arg in ("-e", f"{name}={value}")]
-    return run_playbook(PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", f"entry={entry}", *extra)
+def run(entry: str, member: dict, **extra_vars) -> subprocess.CompletedProcess:
+    entries = ["files", "service"] if entry == "service" else [entry]
+    variables = json.dumps({**member, **extra_vars, "entries": entries})
+    return run_playbook(PLAYBOOK, "-i", "localhost,", "-c", "local", "-e", variables)
 
 
 def answers(port: int) -> bool:
@@ -81,9 +85,25 @@ def test_a_stale_pid_file_is_not_trusted_and_its_process_is_never_signalled(
     assert unrelated.poll() is None
     assert pid_file.read_text().strip() != str(unrelated.pid)
 
-    # The pid file now names this mongod: a re-run changes nothing, and stop stops it.
+    # The pid file now names this mongod: a re-run changes nothing.
     again = run("service", member)
     assert recap(again.stdout)["localhost"]["changed"] == 0, again.stdout[-3000:]
+
+    # A keyfile readable by others is corrected without a restart.
+    keyfile = tmp_path / "keyfile"
+    pid = pid_file.read_text().strip()
+    keyfile.chmod(0o644)
+    corrected = run("service", member)
+    assert recap(corrected.stdout)["localhost"]["changed"] == 1, corrected.stdout[-3000:]
+    assert oct(keyfile.stat().st_mode & 0o777) == "0o400"
+    assert pid_file.read_text().strip() == pid, "a mode fix restarted the process"
+
+    # A new keyfile content restarts it, and it answers again.
+    rotated = run("service", member, mongodb_keyfile_content="r" * 64)
+    assert rotated.returncode == 0, rotated.stdout[-3000:]
+    assert pid_file.read_text().strip() != pid, "a new keyfile did not restart the process"
+    assert answers(member["mongodb_port"])
+
     assert run("stop", member).returncode == 0
     servers.wait_for(lambda: not answers(member["mongodb_port"]), timeout=30)
     assert unrelated.poll() is None
