@@ -79,6 +79,10 @@ def test_localhost_exception_allows_status_initiation_and_the_first_administrato
     assert code_of(lambda: anonymous.command("createUser", "other", pwd="other-password-1", roles=["root"])) == 13
     admin = client(secured_member, username="admin", password="admin-password-1").admin
     assert admin.command("usersInfo", "admin")["users"][0]["user"] == "admin"
+    # An admin-only built-in role exists on admin only (builtin_roles.yml, adminOnly).
+    misplaced = [{"role": "clusterMonitor", "db": "monitoring"}]
+    assert code_of(lambda: admin.command("createUser", "mon", pwd="mon-password-12", roles=misplaced)) == 31
+    assert code_of(lambda: admin.command("createUser", "mon", pwd="mon-password-12", roles=["readAnything"])) == 31
 
 
 def test_the_exception_needs_a_loopback_connection(secured_member):

@@ -297,7 +297,10 @@ def _roles(raw: list, db: str) -> list[dict]:
     roles = []
     for role in raw or []:
         grant = {"role": role, "db": db} if isinstance(role, str) else {"role": role["role"], "db": role["db"]}
-        if grant["role"] not in ROLES:
+        # Roles marked adminOnly in src/mongo/db/auth/builtin_roles.yml (every "any
+        # database" and cluster role here) exist on admin only: elsewhere they are not found.
+        known = grant["role"] in ROLES and (grant["db"] == "admin" or not ROLES[grant["role"]][1])
+        if not known:
             raise CommandError(31, f"Could not find role: {grant['role']}@{grant['db']}", "RoleNotFound")
         roles.append(grant)
     return roles
