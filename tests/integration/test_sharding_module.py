@@ -92,20 +92,7 @@ def stop(pids: list[int]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
     for pid in pids:
-        servers.wait_for(lambda pid=pid: exited(pid), 60, interval=0.05)
-
-
-def exited(pid: int) -> bool:
-    """Gone, or a zombie: forked servers are reparented, and their new parent may take
-    a while to reap them (servers.terminate waits for that too)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
+        servers.wait_for(lambda pid=pid: servers.exited(pid), 60, interval=0.05)
 
 
 def sharding(proxy: RecordingProxy, *flags: str, **params) -> dict:

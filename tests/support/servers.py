@@ -100,6 +100,19 @@ class MongoProcess:
                 terminate(int(pid_file.read_text().strip() or 0))
 
 
+def exited(pid: int) -> bool:
+    """Gone, or a zombie: a forked server is reparented, and its new parent may take a
+    while to reap it; a zombie holds no port or file any more."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def terminate(pid: int) -> None:
     if pid <= 0:
         return
@@ -108,12 +121,8 @@ def terminate(pid: int) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
+    while time.monotonic() < deadline and not exited(pid):
+        time.sleep(0.05)
 
 
 class CommandRecorder:
