@@ -20,13 +20,12 @@ from pathlib import Path
 import pymongo
 import pytest
 from support import servers
-from support.ansible import run_module
+from support.ansible import command_names, run_module
 from support.proxy import RecordingProxy
 
 SHARD = "shard-a"
 # Commands the module may send that change the cluster; a command's name is found
 # among these because Ansible's json callback prints results with sorted keys.
-SHARDING_COMMANDS = {"addShard", "update", "balancerStart", "balancerStop", "shardCollection", "setDefaultRWConcern"}
 ASSETS = {"namespace": "monitoring.assets", "key": [{"_id": "hashed"}]}
 METRICS = {"namespace": "monitoring.metrics", "key": [{"meta.asset_id": 1}, {"timestamp": 1}]}
 
@@ -97,17 +96,6 @@ def stop(pids: list[int]) -> None:
 
 def sharding(proxy: RecordingProxy, *flags: str, **params) -> dict:
     return run_module("mongodb_sharding", {"login_port": proxy.port, **params}, *flags)
-
-
-def command_names(result: dict) -> list[str]:
-    """The command name of each operation, after checking each has a readable summary."""
-    names = []
-    for operation in result["operations"]:
-        assert isinstance(operation["summary"], str) and operation["summary"], operation
-        found = [key for key in operation["command"] if key in SHARDING_COMMANDS]
-        assert len(found) == 1, operation
-        names += found
-    return names
 
 
 def check_apply_again(proxy: RecordingProxy, **params) -> tuple[dict, dict]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pymongo
 import pytest
-from support.ansible import run_module
+from support.ansible import command_names, run_module
 from support.proxy import RecordingProxy
 
 ADMIN_PASSWORD = "admin-password-1"
@@ -25,7 +25,6 @@ LOGIN = {"login_user": "admin", "login_password": ADMIN_PASSWORD}
 APP = {"name": "app", "password": APP_PASSWORD, "roles": [{"role": "readWrite", "db": "monitoring"}]}
 ADMIN = {"name": "admin", "password": ADMIN_PASSWORD, "roles": ["root"]}
 DECLARED = [APP, ADMIN]
-USER_COMMANDS = {"createUser", "updateUser", "dropUser", "grantRolesToUser", "revokeRolesFromUser"}
 
 
 @pytest.fixture
@@ -44,21 +43,6 @@ def proxy(secured):
 
 def users(proxy: RecordingProxy, declared: list[dict], *flags: str) -> dict:
     return run_module("mongodb_users", {"login_port": proxy.port, **LOGIN, "users": declared}, *flags)
-
-
-def command_names(result: dict) -> list[str]:
-    """The command name of each operation, after checking each has a readable summary.
-
-    A command's name is its first key on the wire, but Ansible's json callback prints
-    results with sorted keys ({"roles", "updateUser"}), so it is found by name here.
-    """
-    names = []
-    for operation in result["operations"]:
-        assert isinstance(operation["summary"], str) and operation["summary"], operation
-        found = [key for key in operation["command"] if key in USER_COMMANDS]
-        assert len(found) == 1, operation
-        names += found
-    return names
 
 
 def login(process, user: str, password: str) -> pymongo.MongoClient:

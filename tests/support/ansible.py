@@ -73,3 +73,12 @@ def run_module(module: str, args: dict, *flags: str, timeout: float = 300) -> di
     result = document["plays"][0]["tasks"][0]["hosts"]["localhost"]
     result["_output"] = finished.stdout + finished.stderr
     return result
+
+
+def command_names(result: dict) -> list[str]:
+    """The command each operation of a module result names (its kind), in order, after
+    checking that each also carries a readable summary (module_utils/mongodb_plan.py)."""
+    for operation in result["operations"]:
+        assert isinstance(operation["summary"], str) and operation["summary"], operation
+        assert operation["kind"] in operation["command"], operation
+    return [operation["kind"] for operation in result["operations"]]
