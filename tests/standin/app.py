@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import auth, commands_admin, commands_catalog, commands_crud, mongos, replset
+from . import auth, commands_admin, commands_catalog, commands_crud, elections, mongos, replication, replset
 from .server import Server, ServerSettings
 
 DEFAULT_PORT = {"mongod": 27017, "mongos": 27017}
@@ -16,6 +16,11 @@ def handlers_for(role: str) -> dict:
         handlers.update(module.HANDLERS)
     if role == "mongod":
         handlers.update(replset.HANDLERS)
+        handlers.update(replication.HANDLERS)
+        handlers.update(elections.HANDLERS)
+        for name in replication.RETRYABLE:
+            handler, writes = handlers[name]
+            handlers[name] = (replication.retryable(handler), writes)
     else:
         handlers.update(mongos.HANDLERS)
     return handlers
@@ -39,8 +44,11 @@ def build_server(
     server.gates.append(auth.check)
     if role == "mongod":
         server.before_write.append(replset.guard_write)
-        server.after_write.append(replset.replicate)
+        server.on_write.append(replication.log_write)
+        server.after_write.append(replication.await_write_concern)
+        server.before_shutdown.append(elections.hand_over)
         replset.resume(server)
+        elections.start(server)
     else:
         mongos.configure(server)
     return server

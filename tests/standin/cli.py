@@ -270,7 +270,10 @@ class _JsonLogFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(record.created))
-        return json.dumps({"t": {"$date": stamp}, "s": record.levelname[0], "c": "STANDIN", "msg": record.getMessage()})
+        entry = {"t": {"$date": stamp}, "s": record.levelname[0], "c": "STANDIN", "msg": record.getMessage()}
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
 
 
 def _bind_addresses(options: dict) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pymongo
 
-from . import replset
+from . import replication, replset
 from .errors import CommandError
 from .server import Context, Server
 
@@ -44,6 +44,13 @@ ROUTED = {
 }
 USER_COMMANDS = {"createUser", "updateUser", "dropUser", "usersInfo", "grantRolesToUser", "revokeRolesFromUser"}
 MAX_CHUNK_MB = 1024
+WRITES = {"insert": "documents", "update": "updates", "delete": "deletes"}
+# How long mongos waits to find a shard's primary (defaultFindReplicaSetHostTimeoutMS) and
+# how often it sends a retryable write again (kMaxNumFailedHostRetryAttempts).
+FIND_HOST_TIMEOUT_MS = 15000
+MAX_RETRIES = 3
+# The RetriableError category of src/mongo/base/error_codes.yml that a shard answers with.
+RETRIABLE_CODES = {6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436}
 
 
 class Cluster:
@@ -59,21 +66,44 @@ class Cluster:
             if connection not in self.clients:
                 name, _, hosts = connection.partition("/")
                 self.clients[connection] = pymongo.MongoClient(
-                    f"mongodb://{hosts}/?replicaSet={name}", serverSelectionTimeoutMS=10000
+                    f"mongodb://{hosts}/?replicaSet={name}", serverSelectionTimeoutMS=FIND_HOST_TIMEOUT_MS
                 )
             return self.clients[connection]
 
-    def run(self, connection: str, db: str, command: dict) -> dict:
+    def run(self, connection: str, db: str, command: dict, retry: bool = False) -> dict:
+        """Run a command on a shard's (or the config servers') primary.
+
+        Finding the primary waits up to defaultFindReplicaSetHostTimeoutMS (15 s), then
+        FailedToSatisfyReadPreference (133); a retryable write is sent again, up to 3
+        times, after a retriable error such as a lost connection or NotWritablePrimary
+        (src/mongo/client/streamable_replica_set_monitor.cpp, replica_set_monitor_server_parameters.idl;
+        src/mongo/s/async_requests_sender.cpp, kMaxNumFailedHostRetryAttempts;
+        src/mongo/s/write_ops/batch_write_exec.cpp, RetryPolicy::kIdempotent).
+        """
         document = {**command, replset.INTERNAL_KEY_FIELD: replset.cluster_key(self.server)}
-        try:
-            return self._client(connection)[db].command(document)
-        except pymongo.errors.OperationFailure as error:
-            details = error.details or {}
-            raise CommandError(error.code or 8, str(details.get("errmsg", error)), details.get("codeName")) from error
-        except pymongo.errors.PyMongoError as error:
-            raise CommandError(
-                133, f"Could not reach {connection}: {error}", "FailedToSatisfyReadPreference"
-            ) from error
+        attempts = 1 + (MAX_RETRIES if retry else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._client(connection)[db].command(document)
+            except pymongo.errors.OperationFailure as error:
+                details = error.details or {}
+                if attempt < attempts and error.code in RETRIABLE_CODES:
+                    continue
+                raise CommandError(
+                    error.code or 8, str(details.get("errmsg", error)), details.get("codeName")
+                ) from error
+            except pymongo.errors.ServerSelectionTimeoutError as error:
+                name = connection.partition("/")[0]
+                raise CommandError(
+                    133,
+                    f'Could not find host matching read preference {{ mode: "primary" }} for set {name}',
+                    "FailedToSatisfyReadPreference",
+                ) from error
+            except pymongo.errors.PyMongoError as error:
+                if attempt < attempts:
+                    continue
+                raise CommandError(6, f"Could not reach {connection}: {error}", "HostUnreachable") from error
+        raise AssertionError("unreachable")
 
     def config(self, db: str, command: dict) -> dict:
         return self.run(self.server.settings.parsed_options["sharding"]["configDB"], db, command)
@@ -131,7 +161,45 @@ def route(server: Server, ctx: Context) -> dict:
                 raise CommandError(26, f"ns does not exist: {ctx.db}.{ctx.target}")
             return {"cursor": {"id": 0, "ns": f"{ctx.db}.{ctx.target}", "firstBatch": []}}
         return {"n": 0} if ctx.name == "count" else {}
+    if ctx.name in WRITES:
+        return _routed_write(link, shard, ctx, command)
     reply = link.run(shard["host"], ctx.db, command)
+    reply.pop("$clusterTime", None)
+    reply.pop("operationTime", None)
+    return reply
+
+
+def _routed_write(link: Cluster, shard: dict, ctx: Context, command: dict) -> dict:
+    """insert/update/delete on a shard; a shard that cannot be reached fails the batch's writes.
+
+    A retryable write (lsid and txnNumber) carries the client's session to the shard, so a
+    retry there answers what the first attempt did. When the shard cannot be reached the
+    reply is ok with a write error per statement (the first only when ordered), not a
+    command error: BatchWriteExec's noteBatchError (src/mongo/s/write_ops/batch_write_exec.cpp,
+    "Write results unavailable from failing to target a host in the shard").
+    """
+    retryable = "txnNumber" in ctx.body and isinstance(ctx.body.get("lsid"), dict)
+    if retryable:
+        command[replication.ROUTED_SESSION_FIELD] = ctx.body["lsid"]
+    try:
+        reply = link.run(shard["host"], ctx.db, command, retry=retryable)
+    except CommandError as error:
+        if error.code in (13, 18):
+            raise
+        statements = ctx.documents(WRITES[ctx.name])
+        ordered = ctx.body.get("ordered", True) is not False
+        message = (
+            f"Write results unavailable from failing to target a host in the shard {shard['_id']} :: caused by :: "
+            f"{error.message}"
+        )
+        failed = statements[:1] if ordered else statements
+        return {
+            "n": 0,
+            "writeErrors": [
+                {"index": index, "code": error.code, "codeName": error.code_name, "errmsg": message}
+                for index, _ in enumerate(failed)
+            ],
+        }
     reply.pop("$clusterTime", None)
     reply.pop("operationTime", None)
     return reply

@@ -1,11 +1,13 @@
 """Replica sets across stand-in processes.
 
-Each member keeps the set's config and the current primary in its state. The member
-that accepts replSetInitiate or replSetReconfig validates the config with MongoDB's
-rules, then pushes it to every member with an internal command; the primary forwards
-each write it applies to the data-bearing secondaries, so reads on any member see it.
-The primary is the reachable electable member with the highest priority (the lowest
-_id among equals), which is where MongoDB's priority takeover settles.
+Each member keeps the set's config, its term and the current primary in its state. The
+member that accepts replSetInitiate or replSetReconfig validates the config with
+MongoDB's rules, then pushes it to every member with an internal command. At initiation
+(and when a reconfig leaves the primary unelectable) the primary is the reachable
+electable member with the highest priority (the lowest _id among equals), which is where
+MongoDB's elections and priority takeover settle; after that, heartbeats and elections
+(elections.py) move it, and writes reach the other members through the oplog
+(replication.py).
 
 Rules and codes follow https://www.mongodb.com/docs/manual/reference/replica-configuration/,
 .../reference/command/replSetInitiate/, .../replSetReconfig/ and the server's
@@ -25,7 +27,7 @@ import time
 from typing import Any
 
 import pymongo
-from bson import ObjectId
+from bson import ObjectId, Timestamp
 
 from .errors import CommandError
 from .server import Context, Server, now
@@ -74,7 +76,15 @@ REPLICATED = {
     "grantRolesToUser",
     "revokeRolesFromUser",
 }
-STATES = {1: "PRIMARY", 2: "SECONDARY", 5: "STARTUP2", 7: "ARBITER", 8: "(not reachable/healthy)", 10: "REMOVED"}
+STATES = {
+    1: "PRIMARY",
+    2: "SECONDARY",
+    3: "RECOVERING",
+    5: "STARTUP2",
+    7: "ARBITER",
+    8: "(not reachable/healthy)",
+    10: "REMOVED",
+}
 # Failpoint that holds a member in initial sync (src/mongo/db/repl/initial_syncer.cpp).
 INITIAL_SYNC_FAILPOINT = "initialSyncHangBeforeFinish"
 
@@ -122,6 +132,16 @@ def my_member(server: Server) -> dict | None:
 def is_primary(server: Server) -> bool:
     member = my_member(server)
     return member is not None and state(server).get("primary") == member["host"]
+
+
+def term(server: Server) -> int:
+    """The current term: raised by each election (elections.py)."""
+    return int(state(server).get("term") or (config(server) or {}).get("term", 0))
+
+
+def election_id(value: int) -> ObjectId:
+    """OID::fromTerm: 0x7fffffff, then the term as a big-endian 64-bit integer (src/mongo/bson/oid_test.cpp)."""
+    return ObjectId(b"\x7f\xff\xff\xff" + value.to_bytes(8, "big"))
 
 
 # -- talking to other members --------------------------------------------------------
@@ -253,11 +273,11 @@ def validate_config(server: Server, candidate: Any, action: str) -> dict:
 
 
 def choose_primary(server: Server, members: list[dict]) -> str | None:
-    electable = [m for m in members if _electable(m) and (is_me(server, m["host"]) or reachable(m["host"]))]
-    if not electable:
+    candidates = [m for m in members if electable(m) and (is_me(server, m["host"]) or reachable(m["host"]))]
+    if not candidates:
         return None
-    best = max(m["priority"] for m in electable)
-    return min((m for m in electable if m["priority"] == best), key=lambda m: m["_id"])["host"]
+    best = max(m["priority"] for m in candidates)
+    return min((m for m in candidates if m["priority"] == best), key=lambda m: m["_id"])["host"]
 
 
 def _push(
@@ -281,7 +301,8 @@ def apply_locally(server: Server, new_config: dict | None, primary: str | None) 
     replset = state(server)
     replset["config"] = copy.deepcopy(new_config)
     replset["primary"] = primary
-    replset["electionId"] = ObjectId() if primary else None
+    if new_config:
+        replset["term"] = max(term(server), new_config["term"])
     server.store.save()
     server.bump_topology()
 
@@ -402,10 +423,13 @@ def repl_set_reconfig(server: Server, ctx: Context) -> dict:
         )
     if server.settings.parsed_options.get("sharding", {}).get("clusterRole") == "configsvr":
         new_config["configsvr"] = True
+    primary = choose_primary(server, new_config["members"])
+    # The config carries the primary's term; a primary that moves does so by an election.
+    new_config["term"] = term(server) + (0 if primary == state(server).get("primary") else 1)
     _push(
         server,
         new_config,
-        choose_primary(server, new_config["members"]),
+        primary,
         sorted(old_hosts - new_hosts),
         frozenset(new_hosts - old_hosts),
     )
@@ -508,6 +532,10 @@ def get_default_rw_concern(server: Server, ctx: Context) -> dict:
     return rw_concern_reply(default_rw_concern(server), implicit)
 
 
+def _last_counter(server: Server) -> int:
+    return int((state(server).get("optime") or {}).get("ts", 0))
+
+
 def own_state(server: Server) -> int:
     """This member's state: PRIMARY, ARBITER, STARTUP2 during initial sync, else SECONDARY."""
     me = my_member(server)
@@ -517,44 +545,49 @@ def own_state(server: Server) -> int:
         return 7
     if syncing(server):
         return 5
+    if state(server).get("recovering"):
+        return 3
     return 1 if state(server).get("primary") == me["host"] else 2
 
 
-def _member_state(server: Server, member: dict, primary: str | None) -> tuple[int, int]:
-    """(state, health) of a member as this node sees it (the member's own answer, as a heartbeat)."""
+def _member_answer(server: Server, member: dict) -> dict | None:
+    """A member's heartbeat answer (state, term, optime), or None when it does not answer."""
+    from .elections import heartbeat_reply
+
     if is_me(server, member["host"]):
-        return own_state(server), 1
+        return heartbeat_reply(server)
     try:
-        return int(send_internal(server, member["host"], {"standinReplState": 1}, timeout_ms=1000)["state"]), 1
+        return send_internal(server, member["host"], {"standinReplState": 1}, timeout_ms=1000)
     except pymongo.errors.PyMongoError:
-        return 8, 0
+        return None
 
 
 def repl_set_get_status(server: Server, ctx: Context) -> dict:
     current = _require_initiated(server)
-    primary = state(server).get("primary")
     members = []
     for member in current["members"]:
-        code, health = _member_state(server, member, primary)
+        answer = _member_answer(server, member)
+        code = answer["state"] if answer else 8
         entry = {
             "_id": member["_id"],
             "name": member["host"],
-            "health": float(health),
+            "health": 1.0 if answer else 0.0,
             "state": code,
             "stateStr": STATES[code],
-            "uptime": 1,
+            "uptime": 1 if answer else 0,
             "configVersion": current["version"],
             "configTerm": current["term"],
         }
+        if answer and not member["arbiterOnly"]:
+            entry["optime"] = {"ts": Timestamp(answer["optime"]["ts"], 0), "t": answer["optime"]["t"]}
         if is_me(server, member["host"]):
             entry["self"] = True
         members.append(entry)
-    my_state = own_state(server)
     return {
         "set": current["_id"],
         "date": now(),
-        "myState": my_state,
-        "term": current["term"],
+        "myState": own_state(server),
+        "term": term(server),
         "members": members,
     }
 
@@ -569,7 +602,7 @@ def standin_repl_set_apply(server: Server, ctx: Context) -> dict:
     return {}
 
 
-def _electable(member: dict) -> bool:
+def electable(member: dict) -> bool:
     """Priority above 0 and not newlyAdded (MemberConfig::getPriority is 0 while newly added)."""
     return member["priority"] > 0 and not member["arbiterOnly"] and not member.get("newlyAdded")
 
@@ -596,13 +629,13 @@ def topology_fields(server: Server, ctx: Context) -> dict | None:
     fields: dict[str, Any] = {
         "setName": name,
         "setVersion": current["version"],
-        "hosts": [m["host"] for m in visible if _electable(m)],
+        "hosts": [m["host"] for m in visible if electable(m)],
         "me": me["host"],
         primary_key: me["host"] == primary,
         "secondary": me["host"] != primary and not me["arbiterOnly"],
-        "lastWrite": {"lastWriteDate": now(), "opTime": {"ts": 0, "t": current["term"]}},
+        "lastWrite": {"lastWriteDate": now(), "opTime": {"ts": Timestamp(_last_counter(server), 0), "t": term(server)}},
     }
-    passives = [m["host"] for m in visible if not _electable(m) and not m["arbiterOnly"]]
+    passives = [m["host"] for m in visible if not electable(m) and not m["arbiterOnly"]]
     arbiters = [m["host"] for m in current["members"] if m["arbiterOnly"]]
     if passives:
         fields["passives"] = passives
@@ -611,11 +644,11 @@ def topology_fields(server: Server, ctx: Context) -> dict | None:
     if primary:
         fields["primary"] = primary
     if me["host"] == primary:
-        fields["electionId"] = state(server).get("electionId") or ObjectId()
+        fields["electionId"] = election_id(term(server))
     for flag in ("arbiterOnly", "hidden"):
         if me[flag]:
             fields[flag] = True
-    if not _electable(me) and not me["arbiterOnly"]:
+    if not electable(me) and not me["arbiterOnly"]:
         fields["passive"] = True
     if syncing(server):
         fields["secondary"] = False
@@ -630,34 +663,6 @@ def guard_write(server: Server, ctx: Context) -> None:
         return
     if set_name(server) and not ctx.body.get(INTERNAL_KEY_FIELD) and not is_primary(server):
         raise CommandError(10107, "not primary", "NotWritablePrimary")
-
-
-def replicate(server: Server, ctx: Context) -> None:
-    """After a write on the primary: apply it on each reachable data-bearing secondary."""
-    current = config(server)
-    if ctx.name not in REPLICATED or ctx.db == "local" or not current or not is_primary(server):
-        return
-    command = {
-        key: value
-        for key, value in ctx.body.items()
-        if key not in ("lsid", "$clusterTime", "txnNumber", "$readPreference")
-    }
-    command.update({key: value for key, value in ctx.sequences.items()})
-    for member in current["members"]:
-        if is_me(server, member["host"]) or member["arbiterOnly"] or not reachable(member["host"]):
-            continue
-        send_internal(server, member["host"], {"standinReplicate": 1, "command": command})
-
-
-def standin_replicate(server: Server, ctx: Context) -> dict:
-    check_internal(server, ctx)
-    command = dict(ctx.body["command"])
-    inner = Context(
-        next(iter(command)), command.get("$db", "admin"), {**command, INTERNAL_KEY_FIELD: True}, {}, 0, "internal"
-    )
-    handler, _ = server.handlers[inner.name]
-    handler(server, inner)
-    return {}
 
 
 # -- test commands and failpoints ----------------------------------------------------
@@ -722,11 +727,13 @@ def _initial_sync(server: Server) -> None:
         try:
             with server.lock:
                 if primary and not is_me(server, primary):
-                    snapshot = send_internal(server, primary, {"standinSnapshot": 1}, timeout_ms=10000)["databases"]
+                    snapshot = send_internal(server, primary, {"standinSnapshot": 1}, timeout_ms=10000)
                     server.store.databases = {
                         db: {name: Collection(**entry) for name, entry in collections.items()}
-                        for db, collections in snapshot.items()
+                        for db, collections in snapshot["databases"].items()
                     }
+                    state(server)["oplog"] = snapshot["oplog"]
+                    state(server)["optime"] = snapshot["optime"]
                 state(server)["initialSync"] = "done"
                 server.store.save()
             break
@@ -756,13 +763,10 @@ def standin_snapshot(server: Server, ctx: Context) -> dict:
             }
             for db, collections in server.store.databases.items()
             if db != "local"
-        }
+        },
+        "oplog": state(server).get("oplog", []),
+        "optime": state(server).get("optime") or {"t": 0, "ts": 0},
     }
-
-
-def standin_repl_state(server: Server, ctx: Context) -> dict:
-    check_internal(server, ctx)
-    return {"state": own_state(server)}
 
 
 def standin_member_secondary(server: Server, ctx: Context) -> dict:
@@ -791,9 +795,7 @@ HANDLERS = {
     "setDefaultRWConcern": (set_default_rw_concern, True),
     "getDefaultRWConcern": (get_default_rw_concern, False),
     "standinReplSetApply": (standin_repl_set_apply, True),
-    "standinReplicate": (standin_replicate, True),
     "standinSnapshot": (standin_snapshot, False),
-    "standinReplState": (standin_repl_state, False),
     "standinMemberSecondary": (standin_member_secondary, True),
     "configureFailPoint": (configure_fail_point, False),
 }

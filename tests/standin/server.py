@@ -36,6 +36,8 @@ class Context:
     sequences: dict
     connection_id: int
     peer_host: str
+    # The oplog entry a replicated write was given on the primary (replication.py).
+    oplog_entry: dict | None = None
 
     @property
     def target(self):
@@ -82,10 +84,14 @@ class Server:
         # Where users live when not in this process's own store (mongos: config servers).
         self.user_source: Callable[[], list[dict]] | None = None
         # Checks every command passes first (authorization), then hooks around writes:
-        # checks before (under the lock), work after.
+        # checks before and records after (under the lock, with the reply), then work
+        # after the lock is released (which may add to the reply, e.g. a write concern error).
         self.gates: list[Callable[[Server, Context], None]] = []
         self.before_write: list[Callable[[Server, Context], None]] = []
-        self.after_write: list[Callable[[Server, Context], None]] = []
+        self.on_write: list[Callable[[Server, Context, dict], None]] = []
+        self.after_write: list[Callable[[Server, Context, dict], None]] = []
+        # Work between a shutdown request and the listeners closing (a primary's handoff).
+        self.before_shutdown: list[Callable[[Server], None]] = []
         self._listeners: list[socketserver.ThreadingTCPServer] = []
 
     @property
@@ -118,6 +124,8 @@ class Server:
                     for check in self.before_write if writes else ():
                         check(self, ctx)
                     reply = handler_entry[0](self, ctx)
+                    for record in self.on_write if writes else ():
+                        record(self, ctx, reply)
                     if writes:
                         self.store.save()
         except CommandError as error:
@@ -125,7 +133,7 @@ class Server:
             return error.reply()
         self._record(name, db, writes, True, None)
         for follow_up in self.after_write if writes else ():
-            follow_up(self, ctx)
+            follow_up(self, ctx, reply)
         reply.setdefault("ok", 1.0)
         return reply
 
@@ -170,6 +178,11 @@ class Server:
         for thread in threads:
             thread.start()
         self.shutting_down.wait()
+        for hook in self.before_shutdown:
+            try:
+                hook(self)
+            except Exception:  # a failed handoff must not stop the shutdown
+                log.exception("shutdown hook failed")
         for listener in self._listeners:
             listener.shutdown()
             listener.server_close()

@@ -113,6 +113,13 @@ def exited(pid: int) -> bool:
         return True
 
 
+def kill(process: MongoProcess) -> None:
+    """SIGKILL, as a crash or a power cut would stop it: no shutdown, no handover."""
+    pid = int(Path(process.config["processManagement"]["pidFilePath"]).read_text().strip())
+    os.kill(pid, 9)
+    wait_for(lambda: exited(pid), 30)
+
+
 def terminate(pid: int) -> None:
     if pid <= 0:
         return

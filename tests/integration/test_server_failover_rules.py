@@ -1,0 +1,156 @@
+"""Failover as MongoDB's replica sets do it: elections, step-down, catch-up, write concern,
+retried writes.
+
+Each set is three members started here, initiated with a short election timeout
+(settings.electionTimeoutMillis 2000, heartbeatIntervalMillis 500, both accepted by
+replSetInitiate) so an election takes seconds. Members are killed with SIGKILL, as a crash
+would stop them. Runs on MONGODB_BIN_DIR's mongod, or the stand-in when it is unset
+(tests/standin/elections.py and replication.py cite the rules).
+"""
+
+from __future__ import annotations
+
+import pymongo
+import pytest
+from bson import Int64
+from support import servers
+
+SET = "rs0"
+FAST = {"electionTimeoutMillis": 2000, "heartbeatIntervalMillis": 500}
+MAJORITY = pymongo.WriteConcern("majority", wtimeout=20000)
+
+
+def host(process) -> str:
+    return f"127.0.0.1:{process.port}"
+
+
+@pytest.fixture
+def start_set(start_mongod, tmp_path):
+    """start_set(members): started and initiated members; members are replSetInitiate
+    member documents without host (index order), e.g. [{"priority": 3}, {}, {"arbiterOnly": True}]."""
+
+    def start(members: list[dict]) -> list:
+        processes = []
+        for index in range(len(members)):
+            root = tmp_path / f"m{index}"
+            root.mkdir()
+            config = servers.base_config(root, servers.free_port())
+            config["replication"] = {"replSetName": SET}
+            processes.append(start_mongod(config, name=f"m{index}.conf"))
+        config = {
+            "_id": SET,
+            "members": [{"_id": i, "host": host(p), **extra} for i, (p, extra) in enumerate(zip(processes, members))],
+            "settings": FAST,
+        }
+        processes[0].client().admin.command("replSetInitiate", config)
+        servers.wait_for(lambda: primary_of(processes) is not None, 60)
+        return processes
+
+    return start
+
+
+def direct(process, **options) -> pymongo.MongoClient:
+    return pymongo.MongoClient(process.uri, serverSelectionTimeoutMS=2000, **options)
+
+
+def hello(process) -> dict | None:
+    with direct(process) as client:
+        try:
+            return client.admin.command("hello")
+        except pymongo.errors.PyMongoError:
+            return None
+
+
+def primary_of(processes) -> str | None:
+    """The member that says it is writable primary, if exactly one does."""
+    primaries = [host(p) for p in processes if (hello(p) or {}).get("isWritablePrimary")]
+    return primaries[0] if len(primaries) == 1 else None
+
+
+def set_client(processes) -> pymongo.MongoClient:
+    hosts = ",".join(host(p) for p in processes)
+    return pymongo.MongoClient(f"mongodb://{hosts}/?replicaSet={SET}", serverSelectionTimeoutMS=30000)
+
+
+def documents_on(process) -> set:
+    with direct(process, readPreference="secondaryPreferred") as client:
+        return {doc["_id"] for doc in client.failover.probe.find()}
+
+
+def test_a_killed_primary_is_replaced_by_the_highest_priority_healthy_member(start_set):
+    members = start_set([{"priority": 3}, {"priority": 2}, {"priority": 1}])
+    assert primary_of(members) == host(members[0])
+    before = hello(members[0])  # electionId is in the primary's hello only
+    servers.kill(members[0])
+    # A real set may first elect either survivor; the higher priority one takes over.
+    servers.wait_for(lambda: primary_of(members[1:]) == host(members[1]), 60)
+    after = hello(members[1])
+    assert after["electionId"] > before["electionId"]
+    servers.wait_for(lambda: hello(members[2]).get("primary") == host(members[1]), 10)
+
+
+def test_no_member_is_elected_without_a_majority_and_a_primary_without_one_steps_down(start_set):
+    members = start_set([{"priority": 2}, {}, {}])
+    servers.kill(members[1])
+    servers.kill(members[2])
+    # Can't see a majority of the set: the primary steps down after the election timeout.
+    servers.wait_for(lambda: (hello(members[0]) or {}).get("secondary"), 30)
+    servers.wait_for(lambda: hello(members[0])["isWritablePrimary"] is False, 1)
+    assert members[1].start().returncode == 0
+    servers.wait_for(lambda: primary_of(members[:2]) is not None, 60)
+
+
+def test_a_restarted_member_catches_up_and_takes_its_priority_back(start_set):
+    members = start_set([{"priority": 2}, {}, {}])
+    servers.kill(members[0])
+    client = set_client(members)
+    probe = client.failover.get_collection("probe", write_concern=MAJORITY)
+    probe.insert_many([{"_id": n} for n in range(5)])
+    assert members[0].start().returncode == 0
+    servers.wait_for(lambda: documents_on(members[0]) == set(range(5)), 60)
+    servers.wait_for(lambda: primary_of(members) == host(members[0]), 60)
+    probe.insert_one({"_id": 5})
+    assert documents_on(members[0]) == set(range(6))
+    client.close()
+
+
+def test_a_majority_write_without_a_majority_reports_a_write_concern_timeout(start_set):
+    """Primary-secondary-arbiter with the secondary down: the primary keeps its majority
+    of voters (with the arbiter), but only one data-bearing member has the write."""
+    members = start_set([{"priority": 2}, {}, {"arbiterOnly": True}])
+    servers.kill(members[1])
+    primary = members[0].client()
+    reply = primary.failover.command(
+        "insert", "probe", documents=[{"_id": 1}], writeConcern={"w": "majority", "wtimeout": 1000}
+    )
+    assert reply["n"] == 1
+    assert reply["writeConcernError"]["code"] == 64
+    assert reply["writeConcernError"]["errInfo"]["wtimeout"] is True
+    assert members[1].start().returncode == 0
+    # Back, it catches up, and majority writes are acknowledged again.
+    reply = primary.failover.command(
+        "insert", "probe", documents=[{"_id": 2}], writeConcern={"w": "majority", "wtimeout": 30000}
+    )
+    assert "writeConcernError" not in reply
+    assert documents_on(members[1]) == {1, 2}
+
+
+def test_a_retried_write_runs_once_on_the_new_primary(start_set):
+    """The same lsid and txnNumber sent again after a failover answers the first result
+    instead of inserting twice (docs "Retryable Writes")."""
+    members = start_set([{"priority": 2}, {}, {}])
+    client = set_client(members)
+    session = client.start_session()
+    insert = {"insert": "probe", "documents": [{"_id": 1}], "txnNumber": Int64(7), "writeConcern": {"w": "majority"}}
+    assert client.failover.command(dict(insert), session=session)["n"] == 1
+    servers.kill(members[0])
+    servers.wait_for(lambda: primary_of(members[1:]) is not None, 60)
+    retried = servers.wait_for(lambda: client.failover.command(dict(insert), session=session), 30)
+    assert retried["n"] == 1
+    assert "writeErrors" not in retried
+    assert client.failover.probe.count_documents({}) == 1
+    with pytest.raises(pymongo.errors.OperationFailure) as older:
+        client.failover.command({**insert, "txnNumber": Int64(6)}, session=session)
+    assert older.value.code == 225
+    session.end_session()
+    client.close()

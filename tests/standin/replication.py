@@ -1,0 +1,272 @@
+"""Replication between stand-in members: the oplog, catch-up, write concern, retryable writes.
+
+- The primary gives each write an optime, (term, a counter that only grows), and appends
+  it to its oplog, then pushes the entry to every reachable data-bearing member. A member
+  applies an entry only right after the one before it; one that missed entries (it was
+  down, or unreachable) fetches them from the primary at its next heartbeat
+  (elections.py), as a real secondary fetches the primary's oplog after restart
+  (https://www.mongodb.com/docs/manual/core/replica-set-sync/).
+- A member whose last entry is not in the primary's oplog has diverged (it was primary and
+  wrote what nobody received): a real member rolls back to the common point and saves
+  the removed documents in a rollback directory (docs "Rollbacks During Replica Set
+  Failover"); the stand-in copies the primary's data instead. One whose next entry has
+  left the primary's oplog is too stale: RECOVERING (3) until resynced (docs "Resync a
+  Member of a Replica Set").
+- Write concern: the primary answers once the write's optime is on enough members; with
+  wtimeout, an ok reply with writeConcernError 64 after that time
+  (src/mongo/db/write_concern.cpp, CommandHelpers::appendCommandWCStatus in
+  src/mongo/db/commands.cpp: errInfo.wtimeout). "majority" is a majority of the voting
+  members, acknowledged by data-bearing voting members (docs "Write Concern", w:
+  "majority"); without a writeConcern the cluster-wide default applies, else the implicit
+  one (docs "Default MongoDB Read Concerns/Write Concerns").
+- Retryable writes: an insert/update/delete sent with lsid and txnNumber is recorded with
+  its reply, on every member that applies it, so a retry of the same txnNumber after a
+  failover answers the recorded reply instead of running twice; an older txnNumber is
+  TransactionTooOld (225) (docs "Retryable Writes";
+  src/mongo/db/transaction/transaction_participant.cpp; jstests/replsets/
+  retryable_writes_failover.js).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import time
+
+import pymongo
+
+from . import replset
+from .errors import CommandError
+from .server import Context, Server
+from .storage import Collection
+
+OPLOG_LIMIT = 10000
+RETRYABLE = {"insert", "update", "delete"}
+# What mongos passes a shard as the client's session id (the stand-in's router link
+# cannot send an lsid of its own choosing through a driver).
+ROUTED_SESSION_FIELD = "$standinLsid"
+SESSION_FIELDS = ("lsid", "$clusterTime", "$readPreference", "$db")
+
+
+# -- optimes and the oplog -----------------------------------------------------------
+
+
+def optime(server: Server) -> tuple[int, int]:
+    """(term, counter) of the last entry this member applied."""
+    last = replset.state(server).get("optime") or {"t": 0, "ts": 0}
+    return last["t"], last["ts"]
+
+
+def optime_document(value: tuple[int, int]) -> dict:
+    return {"ts": value[1], "t": value[0]}
+
+
+def _set_optime(server: Server, value: tuple[int, int]) -> None:
+    replset.state(server)["optime"] = optime_document(value)
+
+
+def oplog(server: Server) -> list[dict]:
+    return replset.state(server).setdefault("oplog", [])
+
+
+def _append(server: Server, entry: dict) -> None:
+    entries = oplog(server)
+    entries.append(entry)
+    del entries[:-OPLOG_LIMIT]
+    _set_optime(server, (entry["t"], entry["ts"]))
+
+
+def log_write(server: Server, ctx: Context, reply: dict) -> None:
+    """On the primary, under the lock: give the write its oplog entry and push it."""
+    if ctx.name not in replset.REPLICATED or ctx.db == "local" or ctx.body.get(replset.INTERNAL_KEY_FIELD):
+        return
+    if not replset.config(server) or not replset.is_primary(server):
+        return
+    command = {key: value for key, value in ctx.body.items() if key not in SESSION_FIELDS}
+    command.update(ctx.sequences)
+    session = session_key(ctx)
+    if session is not None:
+        command[ROUTED_SESSION_FIELD] = session
+    _, counter = optime(server)
+    entry = {"ts": counter + 1, "t": replset.term(server), "db": ctx.db, "command": command}
+    _append(server, entry)
+    ctx.oplog_entry = entry
+    acknowledged = server.extra_state.setdefault("member_optimes", {})
+    for member in replset.config(server)["members"]:
+        if replset.is_me(server, member["host"]) or member["arbiterOnly"]:
+            continue
+        try:
+            pushed = replset.send_internal(server, member["host"], {"standinApplyEntry": 1, "entry": entry}, 1000)
+        except pymongo.errors.PyMongoError:
+            continue
+        if pushed.get("applied"):
+            acknowledged[member["host"]] = (entry["t"], entry["ts"])
+
+
+def apply_entry(server: Server, entry: dict) -> None:
+    """Run one oplog entry's command on this member (the lock is held)."""
+    command = dict(entry["command"])
+    name = next(iter(command))
+    inner = Context(name, entry["db"], {**command, replset.INTERNAL_KEY_FIELD: True}, {}, 0, "internal")
+    handler, _ = server.handlers[name]
+    with contextlib.suppress(CommandError):  # it failed the same way on the primary, which answered
+        handler(server, inner)
+    _append(server, entry)
+
+
+def standin_apply_entry(server: Server, ctx: Context) -> dict:
+    """A pushed entry: applied only when it follows this member's last one."""
+    replset.check_internal(server, ctx)
+    entry = ctx.body["entry"]
+    if replset.syncing(server) or replset.own_state(server) == 3 or entry["ts"] != optime(server)[1] + 1:
+        return {"applied": False}
+    apply_entry(server, entry)
+    return {"applied": True}
+
+
+def standin_oplog_since(server: Server, ctx: Context) -> dict:
+    """On the primary: the entries after the caller's last one, or why it cannot have them."""
+    replset.check_internal(server, ctx)
+    last_term, last_ts = ctx.body["after"]["t"], ctx.body["after"]["ts"]
+    entries = oplog(server)
+    known = last_ts == 0 or any(e["ts"] == last_ts and e["t"] == last_term for e in entries)
+    if not known:
+        if entries and last_ts < entries[0]["ts"] - 1:
+            return {"tooStale": True}
+        return {"diverged": True}
+    if entries and entries[0]["ts"] > last_ts + 1:
+        return {"tooStale": True}
+    return {"entries": [e for e in entries if e["ts"] > last_ts]}
+
+
+def catch_up(server: Server, primary: str) -> None:
+    """A secondary behind the primary fetches and applies what it missed."""
+    if replset.syncing(server) or replset.own_state(server) == 3:
+        return
+    try:
+        reply = replset.send_internal(
+            server, primary, {"standinOplogSince": 1, "after": optime_document(optime(server))}, 5000
+        )
+        if reply.get("diverged"):
+            snapshot = replset.send_internal(server, primary, {"standinSnapshot": 1}, 10000)
+    except pymongo.errors.PyMongoError:
+        return
+    with server.lock:
+        if reply.get("tooStale"):
+            replset.state(server)["recovering"] = "too stale to catch up"
+        elif reply.get("diverged"):
+            server.store.databases = {
+                db: {name: Collection(**entry) for name, entry in collections.items()}
+                for db, collections in snapshot["databases"].items()
+            }
+            replset.state(server)["oplog"] = copy.deepcopy(snapshot["oplog"])
+            _set_optime(server, (snapshot["optime"]["t"], snapshot["optime"]["ts"]))
+        else:
+            for entry in reply["entries"]:
+                if entry["ts"] == optime(server)[1] + 1:
+                    apply_entry(server, entry)
+        server.store.save()
+    server.bump_topology()
+
+
+# -- write concern -------------------------------------------------------------------
+
+
+def wanted_write_concern(server: Server, ctx: Context) -> dict:
+    stated = ctx.body.get("writeConcern")
+    if isinstance(stated, dict) and "w" in stated:
+        return stated
+    default = replset.default_rw_concern(server)
+    if default:
+        return {**default, **(stated or {})}
+    w = replset.implicit_write_concern(replset.config(server)["members"])
+    return {"w": "majority" if w == "majority" else 1, **(stated or {})}
+
+
+def _satisfied(server: Server, concern: dict, written: tuple[int, int]) -> bool:
+    members = replset.config(server)["members"]
+    known = server.extra_state.get("member_optimes", {})
+
+    def has_it(member: dict) -> bool:
+        if replset.is_me(server, member["host"]):
+            return optime(server) >= written
+        return tuple(known.get(member["host"], (0, 0))) >= written
+
+    data_bearing = [m for m in members if not m["arbiterOnly"]]
+    w = concern.get("w", 1)
+    if w == "majority":
+        # A newly added member does not vote yet (MemberConfig::isVoter).
+        voters = [m for m in members if m["votes"] and not m.get("newlyAdded")]
+        needed = len(voters) // 2 + 1
+        return sum(1 for m in data_bearing if m in voters and has_it(m)) >= needed
+    if isinstance(w, (int, float)) and not isinstance(w, bool):
+        return sum(1 for m in data_bearing if has_it(m)) >= int(w)
+    return True  # tag sets are not modelled
+
+
+def await_write_concern(server: Server, ctx: Context, reply: dict) -> None:
+    """After the lock is released: wait until the write concern holds, or wtimeout passes."""
+    entry = ctx.oplog_entry
+    if entry is None:
+        return
+    concern = wanted_write_concern(server, ctx)
+    if concern.get("w") in (0, 1):
+        return
+    written = (entry["t"], entry["ts"])
+    timeout_ms = int(concern.get("wtimeout") or 0)
+    deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
+    while not _satisfied(server, concern, written):
+        if server.shutting_down.is_set() or (deadline is not None and time.monotonic() > deadline):
+            reply["writeConcernError"] = {
+                "code": 64,
+                # 64 is WriteConcernFailed up to 7.0, WriteConcernTimeout in 8.0's error_codes.yml.
+                "codeName": "WriteConcernTimeout" if server.version_series >= "8.0" else "WriteConcernFailed",
+                "errmsg": "waiting for replication timed out",
+                "errInfo": {"wtimeout": True, "writeConcern": concern},
+            }
+            return
+        time.sleep(0.05)
+
+
+# -- retryable writes ----------------------------------------------------------------
+
+
+def session_key(ctx: Context) -> dict | None:
+    """The session of a retryable write: the client's lsid, or the one mongos passed on."""
+    if "txnNumber" not in ctx.body:
+        return None
+    lsid = ctx.body.get(ROUTED_SESSION_FIELD) or ctx.body.get("lsid")
+    return lsid if isinstance(lsid, dict) else None
+
+
+def retryable(handler):
+    """Wrap insert/update/delete: a retried txnNumber answers the recorded reply."""
+
+    def run(server: Server, ctx: Context) -> dict:
+        session = session_key(ctx)
+        if session is None:
+            return handler(server, ctx)
+        key = repr(sorted((k, str(v)) for k, v in session.items()))
+        sessions = replset.state(server).setdefault("sessions", {})
+        recorded = sessions.get(key)
+        number = int(ctx.body["txnNumber"])
+        if recorded is not None and number < recorded["txnNumber"]:
+            raise CommandError(
+                225,
+                f"Retryable write with txnNumber {number} is prohibited on session {session} because a newer "
+                f"retryable write with txnNumber {recorded['txnNumber']} has already started on this session.",
+                "TransactionTooOld",
+            )
+        if recorded is not None and number == recorded["txnNumber"]:
+            return copy.deepcopy(recorded["reply"])
+        reply = handler(server, ctx)
+        sessions[key] = {"txnNumber": number, "reply": copy.deepcopy(reply)}
+        return reply
+
+    return run
+
+
+HANDLERS = {
+    "standinApplyEntry": (standin_apply_entry, True),
+    "standinOplogSince": (standin_oplog_since, False),
+}
