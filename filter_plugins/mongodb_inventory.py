@@ -155,9 +155,60 @@ def mongodb_inventory_problems(records: list[dict], groups: dict) -> list[str]:
     return problems
 
 
+def _holds_data(hostvars, host: str) -> bool:
+    """Whether the first play found MongoDB data on this host (mongodb_mongod's validate)."""
+    probe = hostvars[host].get("__mongodb_mongod_storage_bson") or {}
+    return bool(probe.get("content"))
+
+
+def mongodb_unreachable_problems(records: list[dict], unreachable: list[str], hostvars, groups: dict) -> list[str]:
+    """Why the run cannot go on without the unreachable hosts (empty when it can).
+
+    It can without a member of a replica set that already holds data on every member
+    that answered and keeps a majority of its voting members (a machine down in a
+    running cluster: the set still has a primary), and without a router other than the
+    first, through which the cluster-wide steps run. A new replica set needs every member
+    to be initiated, and a set without a majority has no primary.
+    """
+    down = set(unreachable)
+    replica_sets: dict[str, list[dict]] = defaultdict(list)
+    for record in records:
+        if record["kind"] == "mongod" and record["replset"]:
+            replica_sets[record["replset"]].append(record)
+    routers = groups.get(MONGOS_GROUP, [])
+    problems = []
+    for record in records:
+        name = record["name"]
+        if name not in down:
+            continue
+        if record["kind"] == "mongos":
+            if name == routers[0]:
+                problems.append(f"{name} cannot be reached, and the cluster-wide steps run through this first router.")
+            continue
+        if not record["replset"]:
+            problems.append(f"{name} cannot be reached.")
+            continue
+        members = replica_sets[record["replset"]]
+        answering = [m["name"] for m in members if m["name"] not in down]
+        if not answering or not all(_holds_data(hostvars, member) for member in answering):
+            problems.append(
+                f"{name} cannot be reached, and replica set {record['replset']} holds no data yet: a new replica "
+                "set needs every member."
+            )
+        voters = [m for m in members if _votes(m)]
+        voting_up = [m for m in voters if m["name"] not in down]
+        if len(voting_up) * 2 <= len(voters):
+            problems.append(
+                f"{name} cannot be reached, and replica set {record['replset']} keeps {len(voting_up)} of its "
+                f"{len(voters)} voting members: no majority, so no primary."
+            )
+    return problems
+
+
 class FilterModule:
     def filters(self):
         return {
             "mongodb_inventory_records": mongodb_inventory_records,
             "mongodb_inventory_problems": mongodb_inventory_problems,
+            "mongodb_unreachable_problems": mongodb_unreachable_problems,
         }

@@ -126,6 +126,14 @@ primary:
   description: host:port of the primary (after the run, or as found in check mode).
   returned: when the set has one
   type: str
+down_members:
+  description:
+    - host:port of each member the set reports down (health 0 in C(replSetGetStatus)), also
+      named in a warning. The set is still compared and changed through its primary; a
+      member that was down takes the config from the others when it is back.
+  returned: when the set is initiated
+  type: list
+  elements: str
 needs_login:
   description:
     - The module ran through the localhost exception (no user yet) and could not read the
@@ -214,6 +222,22 @@ def readable_config(primary) -> dict | None:
         if error.code == 13:
             return None
         raise
+
+
+def down_members(status: dict) -> list[str]:
+    """Members the set reports down: no heartbeat answer (health 0)."""
+    return [member["name"] for member in status["members"] if not member.get("health", 1)]
+
+
+def warn_about_down_members(module, status: dict) -> list[str]:
+    down = down_members(status)
+    if down:
+        module.warn(
+            f"replica set {module.params['set_name']}: {', '.join(down)} "
+            f"{'is' if len(down) == 1 else 'are'} down (not reachable or not healthy); the set is "
+            "converged through its primary and a member takes the config when it is back"
+        )
+    return down
 
 
 def primary_of(status: dict) -> str | None:
@@ -473,14 +497,21 @@ def main() -> None:
         client, authenticated = connect_checked(params, params["allow_localhost_exception"])
         status = replset_status(client)
         current = primary = None
+        down = []
         if status is not None:
+            down = warn_about_down_members(module, status)
             primary, _ = primary_client(params, client, authenticated, params["wait_timeout"])
             current = readable_config(primary)
             if current is None:
                 # Initiated, but no user exists yet: the localhost exception shows the
                 # status, not the config, so membership is compared once the administrator exists.
                 module.exit_json(
-                    changed=False, operations=[], initiated=False, primary=primary_of(status), needs_login=True
+                    changed=False,
+                    operations=[],
+                    initiated=False,
+                    primary=primary_of(status),
+                    needs_login=True,
+                    down_members=down,
                 )
         plan = plan_replset(params["set_name"], params["members"], current, params["configsvr"])
         if not plan.refusals:
@@ -499,7 +530,7 @@ def main() -> None:
         settle=sender.settle,
         initiated=initiated,
         needs_login=False,
-        **({"primary": primary_of(status)} if status else {}),
+        **({"primary": primary_of(status), "down_members": down} if status else {}),
     )
     if module.check_mode or not result["changed"]:
         module.exit_json(**result)

@@ -37,9 +37,10 @@ def start_set(start_mongod, tmp_path):
             config = servers.base_config(root, servers.free_port())
             config["replication"] = {"replSetName": SET}
             processes.append(start_mongod(config, name=f"m{index}.conf"))
+        pairs = enumerate(zip(processes, members, strict=True))
         config = {
             "_id": SET,
-            "members": [{"_id": i, "host": host(p), **extra} for i, (p, extra) in enumerate(zip(processes, members))],
+            "members": [{"_id": i, "host": host(p), **extra} for i, (p, extra) in pairs],
             "settings": FAST,
         }
         processes[0].client().admin.command("replSetInitiate", config)

@@ -8,12 +8,24 @@ a non-loopback address (tests/support/site.py). Its fixed ports (28017-28203) mu
 from __future__ import annotations
 
 import json
+import os
+import re
+import threading
+import time
 
 import pymongo
 import pytest
 from support import servers
 from support.ansible import recap, run_playbook
 from support.site import SANDBOX_INVENTORY, SITE, created_users_on, env, refused_for_privileges
+
+MONGOS_PORT = 28017
+SHARD_PORTS = {"sandbox-shard-01": (28101, 28102, 28103), "sandbox-shard-02": (28201, 28202, 28203)}
+HOST_OF_PORT = {
+    port: f"sandbox-shard{shard[-2:]}-{'abc'[index]}"
+    for shard, ports in SHARD_PORTS.items()
+    for index, port in enumerate(ports)
+}
 
 
 @pytest.fixture(scope="module")
@@ -80,3 +92,130 @@ def test_second_run_changes_nothing(sandbox):
     counters = recap(result.stdout)
     assert len(counters) == 8
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values())
+
+
+# -- faults: members down, a primary killed (run last: they move the shards' primaries) --
+
+
+def secret(root, name: str) -> str:
+    return (root / "secrets" / name).read_text().split()[0]
+
+
+def admin_client(root, port: int = MONGOS_PORT, **options) -> pymongo.MongoClient:
+    return pymongo.MongoClient(
+        "127.0.0.1",
+        port,
+        username="admin",
+        password=secret(root, "admin"),
+        authSource="admin",
+        serverSelectionTimeoutMS=5000,
+        **options,
+    )
+
+
+def kill_member(root, host: str) -> None:
+    pid = int((root / host / "mongod.pid").read_text().strip())
+    os.kill(pid, 9)
+    servers.wait_for(lambda: servers.exited(pid), 30)
+
+
+def start_member(root, host: str) -> None:
+    started = servers.run_binary("mongod", "--config", str(root / host / "mongod.conf"))
+    assert started.returncode == 0, started.stdout + started.stderr
+
+
+def shard_primary_port(root, shard: str) -> int:
+    def writable(port: int) -> bool:
+        with pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=1000) as client:
+            try:
+                return client.admin.command("hello").get("isWritablePrimary", False)
+            except pymongo.errors.PyMongoError:
+                return False
+
+    return servers.wait_for(lambda: next((p for p in SHARD_PORTS[shard] if writable(p)), None), 60)
+
+
+def test_a_run_with_a_member_of_each_shard_down_converges_the_rest_and_names_them(sandbox):
+    """shard 01 loses a secondary, shard 02 (primary-secondary-arbiter here) its arbiter:
+    each keeps a majority that can acknowledge majority writes, so the run converges what
+    it reaches (here a new chunk size) and names the members it could not."""
+    down = {"sandbox-shard01-c": 28103, "sandbox-shard02-c": 28203}
+    for host in down:
+        kill_member(sandbox, host)
+    try:
+        result = run_playbook(
+            SITE,
+            *SANDBOX_INVENTORY,
+            "-i",
+            "tests/inventories/members-down.yml",
+            "-e",
+            "mongodb_sharding_chunk_size_mb=64",
+            env=env(sandbox),
+        )
+        counters = recap(result.stdout)
+        assert result.returncode == 4, result.stdout[-5000:]  # 4: some hosts were unreachable
+        assert {host for host, c in counters.items() if c["unreachable"]} == set(down)
+        assert all(c["failed"] == 0 for c in counters.values()), result.stdout[-5000:]
+        output = " ".join((result.stdout + result.stderr).split())
+        assert "Going on without sandbox-shard01-c, sandbox-shard02-c, which cannot be reached" in output
+        for port in down.values():  # the modules' warnings name each member down
+            assert re.search(rf":{port} is down \(not reachable or not healthy\)", output), port
+        with admin_client(sandbox) as client:
+            assert client.config.settings.find_one({"_id": "chunksize"})["value"] == 64
+    finally:
+        for host in down:
+            start_member(sandbox, host)
+
+
+def test_the_application_keeps_writing_through_mongos_when_a_shard_primary_dies(sandbox):
+    """The application account writes with retryable writes and w: majority through mongos
+    while the primary of its database's shard is killed: writes go on once a new primary
+    is elected, every acknowledged write is there, and the killed member catches up."""
+    with admin_client(sandbox) as admin:
+        shard = admin.config.databases.find_one({"_id": "monitoring"})["primary"]
+    port = shard_primary_port(sandbox, shard)
+    app = pymongo.MongoClient(
+        "127.0.0.1",
+        MONGOS_PORT,
+        username="monitoring_app",
+        password=secret(sandbox, "app"),
+        authSource="admin",
+        retryWrites=True,
+        w="majority",
+        wTimeoutMS=60000,
+        serverSelectionTimeoutMS=30000,
+    )
+    probe = app.monitoring.failover_probe
+    acknowledged, failures, stop = [], [], threading.Event()
+
+    def write() -> None:
+        number = 0
+        while not stop.is_set():
+            try:
+                probe.insert_one({"_id": number, "at": time.time()})
+                acknowledged.append(number)
+            except pymongo.errors.PyMongoError as error:
+                failures.append(f"{number}: {error}")
+                time.sleep(0.5)
+            number += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        servers.wait_for(lambda: len(acknowledged) >= 10, 30)
+        kill_member(sandbox, HOST_OF_PORT[port])
+        killed_at = len(acknowledged)
+        servers.wait_for(lambda: len(acknowledged) >= killed_at + 20, 90)
+    finally:
+        stop.set()
+        writer.join(60)
+    assert shard_primary_port(sandbox, shard) != port
+    stored = {doc["_id"] for doc in probe.find({}, {"_id": 1})}
+    assert set(acknowledged) <= stored, f"acknowledged but lost: {sorted(set(acknowledged) - stored)[:10]}"
+    start_member(sandbox, HOST_OF_PORT[port])
+    with admin_client(sandbox, port, directConnection=True, readPreference="secondaryPreferred") as member:
+        servers.wait_for(
+            lambda: set(acknowledged) <= {doc["_id"] for doc in member.monitoring.failover_probe.find({}, {"_id": 1})},
+            60,
+        )
+    app.close()

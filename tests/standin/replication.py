@@ -77,8 +77,12 @@ def _append(server: Server, entry: dict) -> None:
 
 
 def log_write(server: Server, ctx: Context, reply: dict) -> None:
-    """On the primary, under the lock: give the write its oplog entry and push it."""
-    if ctx.name not in replset.REPLICATED or ctx.db == "local" or ctx.body.get(replset.INTERNAL_KEY_FIELD):
+    """On the primary, under the lock: give the write its oplog entry and push it.
+
+    Writes a mongos routes here count like any client's; entries applied from the oplog
+    never pass through here (apply_entry calls the handler directly).
+    """
+    if ctx.name not in replset.REPLICATED or ctx.db == "local":
         return
     if not replset.config(server) or not replset.is_primary(server):
         return

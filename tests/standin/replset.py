@@ -661,7 +661,7 @@ def guard_write(server: Server, ctx: Context) -> None:
     """Writes go to the primary only, as on a real replica set."""
     if ctx.name not in REPLICATED or ctx.db == "local":
         return
-    if set_name(server) and not ctx.body.get(INTERNAL_KEY_FIELD) and not is_primary(server):
+    if set_name(server) and not is_primary(server):
         raise CommandError(10107, "not primary", "NotWritablePrimary")
 
 
