@@ -220,6 +220,7 @@ def hand_over(server: Server) -> None:
         return
     with server.lock:
         _set_primary(server, None)
+    _heartbeat_round(server)  # the stepdown looks for a caught-up secondary as it is now
     mine = replication.optime(server)
     candidates = [
         m

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from mongodb_inventory import RECORD_DEFAULTS, mongodb_inventory_problems, mongodb_inventory_records
+from mongodb_inventory import (
+    RECORD_DEFAULTS,
+    mongodb_inventory_problems,
+    mongodb_inventory_records,
+    mongodb_unreachable_problems,
+)
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -155,3 +160,42 @@ def test_shipped_inventories_are_sound(inventory):
         variables["group_names"] = [g for g, members in groups.items() if host in members and g != "all"]
     records = mongodb_inventory_records(groups["mongodb"], hostvars)
     assert mongodb_inventory_problems(records, groups) == []
+
+
+# -- hosts that cannot be reached (mongodb_unreachable_problems) ---------------------
+
+
+def probes(*holding_data: str) -> dict:
+    """hostvars as the first play leaves them: the storage.bson probe of each mongod."""
+    names = ["m0", "m1", "m2", "r0", "r1"]
+    return {name: {"__mongodb_mongod_storage_bson": {"content": "x"} if name in holding_data else {}} for name in names}
+
+
+def test_a_down_member_of_a_running_set_with_a_majority_lets_the_run_go_on():
+    assert mongodb_unreachable_problems(replica_set(), ["m2"], probes("m0", "m1"), {}) == []
+
+
+def test_a_down_member_of_a_new_set_stops_the_run():
+    problems = mongodb_unreachable_problems(replica_set(), ["m2"], probes(), {})
+    assert problems == [
+        "m2 cannot be reached, and replica set rs0 holds no data yet: a new replica set needs every member."
+    ]
+
+
+def test_a_set_left_without_a_majority_stops_the_run():
+    problems = mongodb_unreachable_problems(replica_set(), ["m1", "m2"], probes("m0"), {})
+    assert any("keeps 1 of its 3 voting members: no majority" in p for p in problems)
+
+
+def test_a_down_non_voting_member_keeps_the_majority():
+    records = [*replica_set(size=2), record("m2", 27017, address="m2.lan", votes=0, priority=0)]
+    assert mongodb_unreachable_problems(records, ["m2"], probes("m0", "m1"), {}) == []
+
+
+def test_only_the_first_router_is_needed():
+    routers = [record("r0", 27017, replset="", kind="mongos"), record("r1", 27017, replset="", kind="mongos")]
+    groups = {"mongodb_mongos": ["r0", "r1"]}
+    assert mongodb_unreachable_problems(routers, ["r1"], probes(), groups) == []
+    assert mongodb_unreachable_problems(routers, ["r0"], probes(), groups) == [
+        "r0 cannot be reached, and the cluster-wide steps run through this first router."
+    ]
