@@ -147,29 +147,37 @@ def election_id(value: int) -> ObjectId:
 # -- talking to other members --------------------------------------------------------
 
 
+_CLIENTS: dict[tuple[str, int], pymongo.MongoClient] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 def _client(host: str, timeout_ms: int = 2000) -> pymongo.MongoClient:
-    return pymongo.MongoClient(
-        host, directConnection=True, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms
-    )
+    """One client per member and timeout, kept for the life of the process (heartbeats are
+    frequent; a new client per call costs a handshake and monitor threads). A reply that
+    does not come within five times the timeout fails the call rather than hang it."""
+    with _CLIENTS_LOCK:
+        key = (host, timeout_ms)
+        if key not in _CLIENTS:
+            _CLIENTS[key] = pymongo.MongoClient(
+                host,
+                directConnection=True,
+                serverSelectionTimeoutMS=timeout_ms,
+                connectTimeoutMS=timeout_ms,
+                socketTimeoutMS=timeout_ms * 5,
+            )
+        return _CLIENTS[key]
 
 
 def reachable(host: str) -> bool:
-    client = _client(host, 1000)
     try:
-        client.admin.command("ping")
+        _client(host, 1000).admin.command("ping")
         return True
     except pymongo.errors.PyMongoError:
         return False
-    finally:
-        client.close()
 
 
 def send_internal(server: Server, host: str, command: dict, timeout_ms: int = 2000) -> dict:
-    client = _client(host, timeout_ms)
-    try:
-        return client.admin.command({**command, INTERNAL_KEY_FIELD: cluster_key(server)})
-    finally:
-        client.close()
+    return _client(host, timeout_ms).admin.command({**command, INTERNAL_KEY_FIELD: cluster_key(server)})
 
 
 def check_internal(server: Server, ctx: Context) -> None:
