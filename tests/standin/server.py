@@ -177,7 +177,10 @@ class Server:
         ]
         for thread in threads:
             thread.start()
-        self.shutting_down.wait()
+        # A timed wait: the kernel may deliver SIGTERM to any thread, and Python runs the
+        # handler only when the main thread wakes; an untimed wait could sleep through it.
+        while not self.shutting_down.wait(0.5):
+            pass
         for hook in self.before_shutdown:
             try:
                 hook(self)
