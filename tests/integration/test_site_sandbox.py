@@ -136,10 +136,11 @@ def shard_primary_port(root, shard: str) -> int:
 
 
 def test_a_run_with_a_member_of_each_shard_down_converges_the_rest_and_names_them(sandbox):
-    """shard 01 loses a secondary, shard 02 (primary-secondary-arbiter here) its arbiter:
-    each keeps a majority that can acknowledge majority writes, so the run converges what
-    it reaches (here a new chunk size) and names the members it could not."""
-    down = {"sandbox-shard01-c": 28103, "sandbox-shard02-c": 28203}
+    """shard 01 loses its preferred primary (its first member, where the replica set role
+    runs: the next member takes over), shard 02 (primary-secondary-arbiter here) its
+    arbiter. Each keeps a majority that can acknowledge majority writes, so the run
+    converges what it reaches (here a new chunk size) and names the members it could not."""
+    down = {"sandbox-shard01-a": 28101, "sandbox-shard02-c": 28203}
     for host in down:
         kill_member(sandbox, host)
     try:
@@ -157,7 +158,7 @@ def test_a_run_with_a_member_of_each_shard_down_converges_the_rest_and_names_the
         assert {host for host, c in counters.items() if c["unreachable"]} == set(down)
         assert all(c["failed"] == 0 for c in counters.values()), result.stdout[-5000:]
         output = " ".join((result.stdout + result.stderr).split())
-        assert "Going on without sandbox-shard01-c, sandbox-shard02-c, which cannot be reached" in output
+        assert "Going on without sandbox-shard01-a, sandbox-shard02-c, which cannot be reached" in output
         for port in down.values():  # the modules' warnings name each member down
             assert re.search(rf":{port} is down \(not reachable or not healthy\)", output), port
         with admin_client(sandbox) as client:
