@@ -3,8 +3,8 @@
 Each member keeps the set's config, its term and the current primary in its state. The
 member that accepts replSetInitiate or replSetReconfig validates the config with
 MongoDB's rules, then pushes it to every member with an internal command. At initiation
-(and when a reconfig leaves the primary unelectable) the primary is the reachable
-electable member with the highest priority (the lowest _id among equals), which is where
+and at each reconfig the primary is set to the reachable electable member with the
+highest priority (the lowest _id among equals), which is where
 MongoDB's elections and priority takeover settle; after that, heartbeats and elections
 (elections.py) move it, and writes reach the other members through the oplog
 (replication.py).
