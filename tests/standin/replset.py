@@ -97,12 +97,16 @@ def set_name(server: Server) -> str | None:
 
 
 def cluster_key(server: Server) -> str:
-    """What members present to each other: a digest of the shared keyfile content."""
-    path = server.settings.parsed_options.get("security", {}).get("keyFile")
-    if not path:
-        return ""
-    with open(path) as handle:
-        return hashlib.sha256("".join(handle.read().split()).encode()).hexdigest()
+    """What members present to each other: a digest of the shared keyfile content, read
+    once, as mongod reads its keyfile at start-up (heartbeats call this constantly)."""
+    if "cluster_key" not in server.extra_state:
+        path = server.settings.parsed_options.get("security", {}).get("keyFile")
+        key = ""
+        if path:
+            with open(path) as handle:
+                key = hashlib.sha256("".join(handle.read().split()).encode()).hexdigest()
+        server.extra_state["cluster_key"] = key
+    return server.extra_state["cluster_key"]
 
 
 def _local_names(server: Server) -> set[str]:
