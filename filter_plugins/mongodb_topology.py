@@ -3,15 +3,40 @@
 One inventory host is one MongoDB process; several may run on one machine (the
 sandbox, or more than one instance per server). A machine is named by the host's
 ``ansible_host`` (or its inventory name when that is unset).
+
+Every filter reads other hosts' variables from a mapping of host to variables: Ansible's
+``hostvars``, or the smaller one ``mongodb_topology_vars`` makes once per run. Reading a
+host through ``hostvars`` computes all of that host's variables, every time: per host,
+per task, for every other host, that was most of a converged run's time.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+# The inventory variables these filters (and the roles' per-machine decisions) read.
+TOPOLOGY_VARS = (
+    "ansible_host",
+    "mongodb_advertised_host",
+    "mongodb_port",
+    "mongodb_replset_name",
+    "mongodb_replset_member",
+    "mongodb_cluster_role",
+    "mongodb_mongod_max_incoming_connections",
+)
+
+
+def mongodb_topology_vars(hosts: list[str], hostvars: Mapping) -> dict[str, dict]:
+    """{host: the TOPOLOGY_VARS its inventory sets}, reading each host once."""
+    topology = {}
+    for host in hosts:
+        variables = hostvars[host]
+        topology[host] = {name: variables[name] for name in TOPOLOGY_VARS if name in variables}
+    return topology
+
 
 def _machine(hostvars: Mapping, host: str) -> str:
-    return str(hostvars[host].get("ansible_host", host))
+    return str((hostvars.get(host) or {}).get("ansible_host", host))
 
 
 def mongodb_colocated(hosts: list[str], hostvars: Mapping, host: str) -> list[str]:
@@ -84,4 +109,5 @@ class FilterModule:
             "mongodb_replset_hosts": mongodb_replset_hosts,
             "mongodb_replset_members": mongodb_replset_members,
             "mongodb_shard_connections": mongodb_shard_connections,
+            "mongodb_topology_vars": mongodb_topology_vars,
         }

@@ -1,0 +1,62 @@
+"""What is on a host for one mongod or mongos: its paths as declared, and its process.
+
+Pure functions over what the module read (stat results, file contents), so the rules
+are tested without a host.
+"""
+
+from __future__ import annotations
+
+import stat as stat_module
+from collections.abc import Mapping
+
+
+def names_this_process(cmdline: bytes, argv: list[str]) -> bool:
+    """Whether /proc/<pid>/cmdline is this process: it starts with argv.
+
+    A real mongod separates its arguments with NUL bytes; a process that rewrote its
+    title (setproctitle) separates them with spaces. Both read the same here.
+    """
+    words = cmdline.replace(b"\0", b" ").decode("utf-8", "replace").split()
+    return bool(argv) and words[: len(argv)] == list(argv)
+
+
+def pid_in(text: str) -> int | None:
+    """The pid a pid file holds, or None when it holds no positive number."""
+    value = text.strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def observed(status, owner: str | None, group: str | None) -> dict:
+    """What stat says of one path; `status` None when the path does not exist."""
+    if status is None:
+        return {"exists": False}
+    kind = (
+        "directory"
+        if stat_module.S_ISDIR(status.st_mode)
+        else "file"
+        if stat_module.S_ISREG(status.st_mode)
+        else "other"
+    )
+    return {
+        "exists": True,
+        "type": kind,
+        "mode": f"{stat_module.S_IMODE(status.st_mode):04o}",
+        "owner": owner,
+        "group": group,
+    }
+
+
+def as_declared(declared: Mapping, found: Mapping) -> bool:
+    """Whether the path is as declared: each attribute given matches what was found
+    (`same_content` is there when the declaration gives a SHA-1)."""
+    if not found.get("exists"):
+        return False
+    if declared.get("type") and found["type"] != declared["type"]:
+        return False
+    if declared.get("mode") and found["mode"] != f"{int(str(declared['mode']), 8):04o}":
+        return False
+    if declared.get("owner") and found["owner"] != declared["owner"]:
+        return False
+    if declared.get("group") and found["group"] != declared["group"]:
+        return False
+    return found.get("same_content", True)

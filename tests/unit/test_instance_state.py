@@ -1,0 +1,81 @@
+"""The rules of the one read of a host per process (module_utils/mongodb_instance.py and
+library/mongodb_instance_state.py): which pid is this process, which path is as declared."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import pwd
+from pathlib import Path
+
+import pytest
+from mongodb_instance import as_declared, names_this_process, pid_in
+
+PROJECT = Path(__file__).resolve().parents[2]
+ARGV = ["/opt/mongodb/bin/mongod", "--config", "/etc/mongodb/shard01-a.conf"]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("state", PROJECT / "library" / "mongodb_instance_state.py")
+    loaded = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(loaded)
+    return loaded
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "expected"),
+    [
+        (b"/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-a.conf\0", True),  # a real mongod
+        (b"/opt/mongodb/bin/mongod --config /etc/mongodb/shard01-a.conf", True),  # a rewritten title
+        (b"/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-b.conf\0", False),  # another member
+        (b"/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-a.conf.old\0", False),
+        (b"sleep\0300\0", False),  # the pid went to an unrelated process
+        (b"python3\0/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-a.conf\0", False),
+        (b"", False),  # a zombie has an empty command line
+    ],
+)
+def test_a_pid_is_this_process_only_when_its_command_line_starts_with_the_start_argv(cmdline, expected):
+    assert names_this_process(cmdline, ARGV) is expected
+
+
+@pytest.mark.parametrize(("text", "pid"), [("4242\n", 4242), (" 17 ", 17), ("", None), ("0", None), ("abc", None)])
+def test_a_pid_file_holds_a_positive_number_or_nothing(text, pid):
+    assert pid_in(text) == pid
+
+
+def test_a_path_is_as_declared_only_when_every_declared_attribute_matches():
+    found = {"exists": True, "type": "directory", "mode": "0750", "owner": "mongodb", "group": "mongodb"}
+    assert as_declared({"path": "/x", "type": "directory", "mode": "0750", "owner": "mongodb"}, found)
+    assert as_declared({"path": "/x", "mode": "750"}, found)  # octal without the leading zero
+    assert not as_declared({"path": "/x", "mode": "0700"}, found)
+    assert not as_declared({"path": "/x", "owner": "root"}, found)
+    assert not as_declared({"path": "/x", "group": "root"}, found)
+    assert not as_declared({"path": "/x", "type": "file"}, found)
+    assert not as_declared({"path": "/x"}, {"exists": False})
+    assert not as_declared({"path": "/x", "sha1": "a"}, {**found, "type": "file", "same_content": False})
+
+
+def test_the_module_reads_paths_and_compares_content_without_returning_the_checksum(tmp_path):
+    module = _module()
+    keyfile = tmp_path / "keyfile"
+    keyfile.write_text("secret\n")
+    keyfile.chmod(0o400)
+    user = module._name(pwd.getpwuid, os.getuid())
+    right = module.read_path({"path": str(keyfile), "type": "file", "mode": "0400", "owner": user, "sha1": "x"})
+    assert right["same_content"] is False and right["as_declared"] is False
+    assert "sha1" not in right
+    digest = hashlib.sha1(b"secret\n").hexdigest()
+    assert module.read_path({"path": str(keyfile), "mode": "0400", "sha1": digest})["as_declared"] is True
+    assert module.read_path({"path": str(tmp_path / "absent")}) == {"exists": False, "as_declared": False}
+
+
+def test_the_module_reports_a_pid_file_naming_another_process_as_stale(tmp_path):
+    module = _module()
+    pid_file = tmp_path / "mongod.pid"
+    assert module.read_process(str(pid_file), ARGV) == {"pid": None, "running": False, "stale_pid_file": False}
+    pid_file.write_text(f"{os.getpid()}\n")  # this test's own process: not mongod
+    assert module.read_process(str(pid_file), ARGV) == {"pid": os.getpid(), "running": False, "stale_pid_file": True}
+    argv = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[:2]
+    own = [part.decode() for part in argv]
+    assert module.read_process(str(pid_file), own) == {"pid": os.getpid(), "running": True, "stale_pid_file": False}
