@@ -42,8 +42,8 @@ test: setup lint syntax unit integration molecule ## The whole test suite (what 
 lint: setup ## yamllint, ansible-lint (production profile), ruff.
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check library module_utils tests filter_plugins doc_fragments molecule
-	ruff format --check library module_utils tests filter_plugins doc_fragments molecule
+	ruff check library module_utils tests filter_plugins doc_fragments molecule action_plugins
+	ruff format --check library module_utils tests filter_plugins doc_fragments molecule action_plugins
 
 syntax: setup ## ansible-playbook --syntax-check of every playbook against every inventory.
 	@set -e; for inventory in inventories/*/; do for playbook in playbooks/*.yml; do \

@@ -127,8 +127,8 @@ from ansible.module_utils.mongodb_connection import (
 )
 from ansible.module_utils.mongodb_plan import (
     NOT_STARTED_WARNING,
-    DeclarationError,
     apply_plan,
+    checked_declaration,
     fail_before_sending,
     plan_argument_spec,
     planned_against_nothing,
@@ -159,15 +159,18 @@ def argument_spec() -> dict:
     }
 
 
+REFUSED = "The specification is refused, nothing was sent"
+
+
+def declaration(params: dict) -> tuple[list, list[str]]:
+    """The collections and indexes as this module's rules read them, and the warnings."""
+    return parse_spec(params["database"], params["collections"])
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    try:
-        specs, warnings = parse_spec(params["database"], params["collections"])
-    except DeclarationError as error:
-        fail_before_sending(module, f"The specification is refused, nothing was sent: {error}")
-    for warning in warnings:
-        module.warn(warning)
+    specs = checked_declaration(module, declaration, REFUSED)
     if params["validate_only"]:
         module.exit_json(changed=False, operations=[])
     if planned_against_nothing(module):

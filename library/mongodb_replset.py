@@ -162,9 +162,9 @@ from ansible.module_utils.mongodb_connection import (
 )
 from ansible.module_utils.mongodb_plan import (
     NOT_STARTED_WARNING,
-    DeclarationError,
     Operation,
     apply_plan,
+    checked_declaration,
     fail_before_sending,
     plan_argument_spec,
     planned_against_nothing,
@@ -477,13 +477,19 @@ def add_default_write_concern(plan, primary, wanted: dict | None, current: dict 
     plan.after = {**plan.after, "default_write_concern": wanted}
 
 
+REFUSED = "The declared members are refused, nothing was sent"
+
+
+def declaration(params: dict) -> tuple[list, list[str]]:
+    """The declared members, checked by MongoDB's member rules."""
+    validate_members(params["set_name"], params["members"])
+    return params["members"], []
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    try:
-        validate_members(params["set_name"], params["members"])
-    except DeclarationError as error:
-        fail_before_sending(module, f"The declared members are refused, nothing was sent: {error}")
+    checked_declaration(module, declaration, REFUSED)
     if params["validate_only"]:
         module.exit_json(changed=False, operations=[])
     if planned_against_nothing(module):

@@ -113,8 +113,8 @@ from ansible.module_utils.mongodb_connection import (
 )
 from ansible.module_utils.mongodb_plan import (
     NOT_STARTED_WARNING,
-    DeclarationError,
     apply_plan,
+    checked_declaration,
     fail_before_sending,
     plan_argument_spec,
     planned_against_nothing,
@@ -193,13 +193,18 @@ def new_cluster_state(params: dict) -> dict:
     }
 
 
+REFUSED = "The declaration is refused, nothing was sent"
+
+
+def declaration(params: dict) -> tuple[dict, list[str]]:
+    """The shards, settings and shard keys as this module's rules read them."""
+    return validate(params), []
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    try:
-        declared = validate(params)
-    except DeclarationError as error:
-        fail_before_sending(module, f"The declaration is refused, nothing was sent: {error}")
+    declared = checked_declaration(module, declaration, REFUSED)
     if params["validate_only"]:
         module.exit_json(changed=False, operations=[])
     if planned_against_nothing(module):

@@ -92,8 +92,8 @@ from ansible.module_utils.mongodb_connection import (
 )
 from ansible.module_utils.mongodb_plan import (
     NOT_STARTED_WARNING,
-    DeclarationError,
     apply_plan,
+    checked_declaration,
     fail_before_sending,
     plan_argument_spec,
     planned_against_nothing,
@@ -196,13 +196,18 @@ class Sender:
             self.client, self.authenticated = connect_checked(params, False)
 
 
+REFUSED = "The declared users are refused, nothing was sent"
+
+
+def declaration(params: dict) -> tuple[list, list[str]]:
+    """The declared users, checked by this module's rules (names, built-in roles)."""
+    return validate(params["users"]), []
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    try:
-        users = validate(params["users"])
-    except DeclarationError as error:
-        fail_before_sending(module, f"The declared users are refused, nothing was sent: {error}")
+    users = checked_declaration(module, declaration, REFUSED)
     if params["validate_only"]:
         module.exit_json(changed=False, operations=[])
     if planned_against_nothing(module):

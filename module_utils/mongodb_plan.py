@@ -129,3 +129,30 @@ def apply_plan(
 def fail_before_sending(module, message: str, **extra: Any) -> None:
     """Stop with nothing sent (a refused declaration, a server that cannot be read)."""
     module.fail_json(msg=message, **{**extra, "changed": False, "operations": []})
+
+
+# A declaring module's `declaration(params)` reads its declaration by the module's rules
+# and returns (what it read, warnings), or raises DeclarationError; its REFUSED is the
+# start of the message a refusal gets. Both run the same way on the host and, for
+# validate_only, on the controller (action_plugins/).
+Declaration = Callable[[dict], "tuple[Any, list[str]]"]
+
+
+def checked_declaration(module, declaration: Declaration, refused: str) -> Any:
+    """The module's declaration, or a stop with nothing sent when it is refused."""
+    try:
+        declared, warnings = declaration(module.params)
+    except DeclarationError as error:
+        fail_before_sending(module, f"{refused}: {error}")
+    for warning in warnings:
+        module.warn(warning)
+    return declared
+
+
+def validation_result(declaration: Declaration, refused: str, params: dict) -> dict[str, Any]:
+    """What validate_only returns: the declaration's checks only, nothing connected or sent."""
+    try:
+        _, warnings = declaration(params)
+    except DeclarationError as error:
+        return {"failed": True, "msg": f"{refused}: {error}", "changed": False, "operations": []}
+    return {"changed": False, "operations": [], "warnings": warnings}

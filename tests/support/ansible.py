@@ -43,7 +43,7 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return counters
 
 
-def run_module(module: str, args: dict, *flags: str, timeout: float = 300) -> dict:
+def run_module(module: str, args: dict, *flags: str, timeout: float = 300, env: dict | None = None) -> dict:
     """Run one of the project's modules on localhost (ad hoc) and return its result."""
     import json
 
@@ -52,6 +52,7 @@ def run_module(module: str, args: dict, *flags: str, timeout: float = 300) -> di
         "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
         "ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
         "ANSIBLE_STDOUT_CALLBACK": "json",
+        **(env or {}),
     }
     command = [
         str(BIN / "ansible"),

@@ -1,0 +1,1 @@
+mongodb_declaring_module.py
