@@ -14,6 +14,28 @@ sys.path.insert(0, str(TESTS_DIR))
 from support import servers  # noqa: E402
 
 
+# The integration files that take longest, longest first. `make integration` hands whole
+# files to pytest-xdist workers in collection order (--dist loadfile), so a long file
+# collected last would start when the others are done and leave the other workers idle.
+LONGEST_FIRST = (
+    "test_site_sandbox.py",
+    "test_replset_module.py",
+    "test_site_refusals.py",
+    "test_collections_module.py",
+    "test_server_failover_rules.py",
+    "test_site_fresh_check.py",
+    "test_service_process.py",
+    "test_server_catalog_rules.py",
+    "test_site_staging_layout.py",
+)
+
+
+def pytest_collection_modifyitems(items):
+    """Order the files longest first; the tests of each file keep their order."""
+    rank = {name: position for position, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
 def pytest_report_header(config):
     if servers.using_standin():
         return "MongoDB server: the mongod stand-in (tests/standin), not a real MongoDB"
