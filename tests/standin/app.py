@@ -44,6 +44,8 @@ def build_server(
     server.gates.append(auth.check)
     if role == "mongod":
         server.before_write.append(replset.guard_write)
+        server.before_write.append(replication.remember_documents)
+        server.store.virtual[("local", "oplog.rs")] = lambda: replication.oplog_collection(server)
         server.on_write.append(replication.log_write)
         server.after_write.append(replication.await_write_concern)
         server.before_shutdown.append(elections.hand_over)

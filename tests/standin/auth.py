@@ -82,6 +82,28 @@ CLUSTER_MANAGE = {
     "configureCollectionBalancing",
 }
 
+# backup is __queryableBackup plus backup in builtin_roles.yml: find on every database
+# (config and local too), listCollections/listIndexes/collStats, listDatabases,
+# getParameter and serverStatus; and insert/update/find on config.settings, which is what
+# balancerStart/balancerStop/balancerStatus check (src/mongo/s/commands/
+# cluster_control_balancer_cmd.cpp). Not dbStats, and no replica set status.
+BACKUP = {
+    "find",
+    "count",
+    "aggregate",
+    "getMore",
+    "killCursors",
+    "listCollections",
+    "listIndexes",
+    "collStats",
+    "listDatabases",
+    "getParameter",
+    "serverStatus",
+    "balancerStart",
+    "balancerStop",
+    "balancerStatus",
+}
+
 # role -> (categories, any database?)
 ROLES: dict[str, tuple[set[str], bool]] = {
     "read": (READ, False),
@@ -96,7 +118,7 @@ ROLES: dict[str, tuple[set[str], bool]] = {
     "clusterMonitor": (CLUSTER_MONITOR | {"listDatabases"}, True),
     "clusterManager": (CLUSTER_MONITOR | CLUSTER_MANAGE - {"shutdown"}, True),
     "clusterAdmin": (CLUSTER_MONITOR | CLUSTER_MANAGE, True),
-    "backup": (READ | CLUSTER_MONITOR, True),
+    "backup": (BACKUP, True),
     "restore": (READ | WRITE | DB_ADMIN, True),
     "root": (set(), True),  # everything
 }
@@ -189,7 +211,8 @@ def _allowed(roles: list[dict], name: str, db: str) -> bool:
         categories, any_database = ROLES.get(grant["role"], (set(), False))
         if grant["role"] == "root":
             return True
-        if name in categories and (any_database or grant["db"] == db or name in CLUSTER_MONITOR | CLUSTER_MANAGE):
+        cluster_wide = CLUSTER_MONITOR | CLUSTER_MANAGE | {"balancerStart", "balancerStop", "balancerStatus"}
+        if name in categories and (any_database or grant["db"] == db or name in cluster_wide):
             return True
     return False
 
@@ -209,6 +232,14 @@ def check(server: Server, ctx: Context) -> None:
     roles = [grant for user in authenticated for grant in user["roles"]]
     if not authenticated:
         raise CommandError(13, f"Command {ctx.name} requires authentication", "Unauthorized")
+    if ctx.name == "applyOps":
+        from .replication import operation_commands
+
+        always_upsert = bool(ctx.body.get("alwaysUpsert", True))
+        operations = ctx.body.get("applyOps") or []
+        needed = [pair for operation in operations for pair in operation_commands(operation, always_upsert)]
+        if all(_allowed(roles, name, db) for db, name in needed):
+            return
     if not _allowed(roles, ctx.name, ctx.db):
         raise CommandError(13, f"not authorized on {ctx.db} to execute command {{ {ctx.name}: ... }}")
 

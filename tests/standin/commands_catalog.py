@@ -179,7 +179,7 @@ def list_collections(server: Server, ctx: Context) -> dict:
     from .matcher import matches
 
     batch = []
-    for name, coll in sorted(server.store.databases.get(ctx.db, {}).items()):
+    for name, coll in sorted(server.store.collections_of(ctx.db).items()):
         info = _collection_info(name, coll, name_only)
         if matches(info, query):
             batch.append(info)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import datetime
 
-from bson import ObjectId
+from bson import ObjectId, Timestamp
 
 from . import matcher
 from .commands_catalog import create_plain_collection
@@ -154,12 +154,31 @@ def _project(document: dict, projection: dict | None) -> dict:
     return {key: value for key, value in document.items() if projection.get(key, 1)}
 
 
+def _sort_key(value) -> tuple:
+    """Values of one BSON type compare as that type (numbers, strings, timestamps, dates);
+    the order between types is not modelled."""
+    if value is matcher._MISSING:
+        return (0,)
+    if isinstance(value, bool):
+        return (5, value)
+    if isinstance(value, (int, float)):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    if isinstance(value, Timestamp):
+        return (3, value.time, value.inc)
+    if isinstance(value, datetime.datetime):
+        return (4, value.timestamp())
+    return (6, str(value))
+
+
 def _sorted(documents: list[dict], sort: dict | None) -> list[dict]:
+    if sort and "$natural" in sort:
+        # Insertion order, or its reverse (https://www.mongodb.com/docs/manual/reference/operator/meta/natural/).
+        return list(reversed(documents)) if sort["$natural"] < 0 else list(documents)
     for key, direction in reversed(list((sort or {}).items())):
         documents = sorted(
-            documents,
-            key=lambda doc, key=key: (matcher.get_path(doc, key) is matcher._MISSING, str(matcher.get_path(doc, key))),
-            reverse=direction < 0,
+            documents, key=lambda doc, key=key: _sort_key(matcher.get_path(doc, key)), reverse=direction < 0
         )
     return documents
 

@@ -19,6 +19,17 @@
   members, acknowledged by data-bearing voting members (docs "Write Concern", w:
   "majority"); without a writeConcern the cluster-wide default applies, else the implicit
   one (docs "Default MongoDB Read Concerns/Write Concerns").
+- local.oplog.rs: each replicated entry also carries the oplog documents a real member
+  writes for it, in the shape of src/mongo/db/repl/oplog_entry.idl (op, ns, ui, o, o2,
+  ts, t, v, wall): one per inserted ("i"), changed ("u", the whole new document, as a
+  replacement update is logged) or deleted ("d") document, and one "c" per catalogue
+  command (create, drop, dropDatabase, collMod, and createIndexes once per index, in
+  the form mongorestore's oplog replay reads, mongorestore/oplog.go). ts is a
+  Timestamp(seconds, increment) that only grows. Backup tools read these documents
+  (mongodump --oplog, the backup role's oplog capture); the stand-in's own replication
+  still ships whole commands. Not modelled: writes to a time-series collection are
+  logged on the collection, not on its system.buckets collection; user and role
+  commands are not logged (a real member logs writes to admin.system.users).
 - Retryable writes: an insert/update/delete sent with lsid and txnNumber is recorded with
   its reply, on every member that applies it, so a retry of the same txnNumber after a
   failover answers the recorded reply instead of running twice; an older txnNumber is
@@ -31,9 +42,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import time
 
+import bson
 import pymongo
+from bson import json_util
 
 from . import replset
 from .errors import CommandError
@@ -76,6 +90,108 @@ def _append(server: Server, entry: dict) -> None:
     _set_optime(server, (entry["t"], entry["ts"]))
 
 
+# -- local.oplog.rs ------------------------------------------------------------------
+
+DOCUMENT_WRITES = {"insert", "update", "delete"}
+CATALOG_COMMANDS = {"create", "drop", "dropDatabase", "collMod", "createIndexes", "dropIndexes"}
+
+
+def _document_key(document: dict) -> str:
+    return json_util.dumps(document.get("_id"), json_options=json_util.CANONICAL_JSON_OPTIONS)
+
+
+def remember_documents(server: Server, ctx: Context) -> None:
+    """Before a write on the primary: the target's documents, to tell what it changed."""
+    if ctx.name not in DOCUMENT_WRITES or ctx.db == "local":
+        return
+    if not replset.config(server) or not replset.is_primary(server):
+        return
+    coll = server.store.collection(ctx.db, ctx.target)
+    ctx.documents_before = {} if coll is None else {_document_key(d): copy.deepcopy(d) for d in coll.documents}
+
+
+def _next_timestamp(server: Server) -> bson.Timestamp:
+    seconds, increment = replset.state(server).get("last_oplog_timestamp") or (0, 0)
+    now = int(time.time())
+    stamp = (now, 1) if now > seconds else (seconds, increment + 1)
+    replset.state(server)["last_oplog_timestamp"] = list(stamp)
+    return bson.Timestamp(*stamp)
+
+
+def _changes(server: Server, ctx: Context) -> tuple[str, list[dict]]:
+    """The namespace and the oplog operations (without their times) of one write."""
+    if ctx.name in DOCUMENT_WRITES:
+        coll = server.store.collection(ctx.db, ctx.target)
+        before = ctx.documents_before or {}
+        after = {} if coll is None else {_document_key(d): d for d in coll.documents}
+        ui = {} if coll is None else {"ui": bson.Binary.from_uuid(coll.uuid)}
+        changes = [{"op": "d", **ui, "o": {"_id": doc["_id"]}} for key, doc in before.items() if key not in after]
+        for key, doc in after.items():
+            if key not in before:
+                changes.append({"op": "i", **ui, "o": copy.deepcopy(doc)})
+            elif before[key] != doc:
+                changes.append({"op": "u", **ui, "o": copy.deepcopy(doc), "o2": {"_id": doc["_id"]}})
+        return f"{ctx.db}.{ctx.target}", changes
+    command = {key: value for key, value in ctx.body.items() if key not in SESSION_FIELDS and not key.startswith("$")}
+    command.pop("writeConcern", None)
+    if ctx.name == "createIndexes":
+        indexes = command.pop("indexes", None) or ctx.sequences.get("indexes", [])
+        return f"{ctx.db}.$cmd", [{"op": "c", "o": {"createIndexes": ctx.target, "v": 2, **spec}} for spec in indexes]
+    return f"{ctx.db}.$cmd", [{"op": "c", "o": command}]
+
+
+def oplog_documents(server: Server, ctx: Context) -> list[dict]:
+    """What a real member writes to local.oplog.rs for this write."""
+    if ctx.name == "applyOps":
+        # Each operation applied is logged as itself, with this member's own times.
+        changes = [
+            {key: value for key, value in operation.items() if key not in ("ts", "t", "v", "wall", "ui")}
+            for operation in ctx.body["applyOps"]
+            if operation.get("op") != "n"
+        ]
+    elif ctx.name in DOCUMENT_WRITES | CATALOG_COMMANDS:
+        namespace, changes = _changes(server, ctx)
+        changes = [{"op": change.pop("op"), "ns": namespace, **change} for change in changes]
+    else:
+        return []
+    wall = datetime.datetime.now(datetime.UTC)
+    term = replset.term(server)
+    return [{**change, "ts": _next_timestamp(server), "t": term, "v": 2, "wall": wall} for change in changes]
+
+
+def _first_document(server: Server, documents: list[dict]) -> dict:
+    """The no-op a member's oplog starts with ({msg: "initiating set"}, written by
+    replSetInitiate, src/mongo/db/repl/repl_set_commands.cpp), kept once made: just before
+    the member's first entry, or now. Not modelled: the periodic no-op a primary writes
+    when idle (src/mongo/db/repl/noop_writer.cpp)."""
+    state = replset.state(server)
+    if "oplog_start" not in state:
+        stamp = (documents[0]["ts"].time, 0) if documents else (int(time.time()), 0)
+        state["oplog_start"] = list(stamp)
+    seconds, increment = state["oplog_start"]
+    wall = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return {
+        "op": "n",
+        "ns": "",
+        "o": {"msg": "initiating set"},
+        "ts": bson.Timestamp(seconds, increment),
+        "t": 1,
+        "v": 2,
+        "wall": wall,
+    }
+
+
+def oplog_collection(server: Server) -> Collection | None:
+    """local.oplog.rs, made from the entries this member holds (replica set members only)."""
+    if not replset.config(server):
+        return None
+    documents = [document for entry in oplog(server) for document in entry.get("ops", [])]
+    entries = oplog(server)
+    if not entries or entries[0]["ts"] == 1:  # the start is still there (not yet truncated)
+        documents.insert(0, _first_document(server, documents))
+    return Collection(kind="collection", options={"capped": True, "size": 990 * 1024 * 1024}, documents=documents)
+
+
 def log_write(server: Server, ctx: Context, reply: dict) -> None:
     """On the primary, under the lock: give the write its oplog entry and push it.
 
@@ -93,6 +209,7 @@ def log_write(server: Server, ctx: Context, reply: dict) -> None:
         command[ROUTED_SESSION_FIELD] = session
     _, counter = optime(server)
     entry = {"ts": counter + 1, "t": replset.term(server), "db": ctx.db, "command": command}
+    entry["ops"] = oplog_documents(server, ctx)
     _append(server, entry)
     ctx.oplog_entry = entry
     acknowledged = server.extra_state.setdefault("member_optimes", {})
@@ -171,6 +288,79 @@ def catch_up(server: Server, primary: str) -> None:
                     apply_entry(server, entry)
         server.store.save()
     server.bump_topology()
+
+
+# -- applyOps (what mongorestore --oplogReplay sends) -------------------------------
+
+# The command each kind of operation runs as, for its privileges and its effect.
+APPLY_AS = {"i": "insert", "u": "update", "d": "delete"}
+
+
+def operation_commands(operation: dict, always_upsert: bool) -> list[tuple[str, str]]:
+    """(database, command name) pairs whose privileges one operation needs: since
+    SERVER-25994 applyOps checks each operation, not anyAction (DOCS-11010); an insert or
+    update that may upsert needs both insert and update."""
+    kind = operation.get("op")
+    db = str(operation.get("ns", "")).partition(".")[0]
+    if kind == "c":
+        return [(db, next(iter(operation.get("o") or {"": 0})))]
+    if kind in ("i", "u") and always_upsert:
+        return [(db, "insert"), (db, "update")]
+    return [(db, APPLY_AS[kind])] if kind in APPLY_AS else []
+
+
+def _run(server: Server, name: str, db: str, body: dict) -> dict:
+    handler, _ = server.handlers[name]
+    reply = handler(server, Context(name, db, {name: body.pop(name), **body}, {}, 0, "internal"))
+    if reply.get("writeErrors"):
+        first = reply["writeErrors"][0]
+        raise CommandError(first["code"], first["errmsg"])
+    return reply
+
+
+def apply_ops(server: Server, ctx: Context) -> dict:
+    """applyOps: each operation in order, as oplog application does
+    (https://www.mongodb.com/docs/manual/reference/command/applyOps/): "i" and "u" upsert
+    unless alwaysUpsert is false (src/mongo/db/repl/apply_ops.cpp), "d" removes by _id,
+    "c" runs its command, "n" does nothing. Its reply counts what was applied. Not
+    modelled: $v: 2 update diffs (the stand-in logs replacements), atomic groups, ui."""
+    operations = ctx.body.get("applyOps")
+    if not isinstance(operations, list):
+        raise CommandError(14, "applyOps must be an array")
+    always_upsert = bool(ctx.body.get("alwaysUpsert", True))
+    results = []
+    for operation in operations:
+        kind, namespace = operation.get("op"), str(operation.get("ns", ""))
+        db, _, collection = namespace.partition(".")
+        if kind == "n":
+            results.append(True)
+            continue
+        if kind == "c":
+            command = dict(operation["o"])
+            _run(server, next(iter(command)), db, command)
+        elif kind in ("i", "u"):
+            document = operation["o"]
+            query = operation.get("o2") or {"_id": document.get("_id")}
+            if kind == "u" and any(key.startswith("$") for key in document) and "$v" in document:
+                raise CommandError(2, "the stand-in does not model $v: 2 update diffs in applyOps")
+            exists = server.store.collection(db, collection) is not None and any(
+                d.get("_id") == query.get("_id") for d in server.store.collection(db, collection).documents
+            )
+            if kind == "i" and not exists:
+                _run(server, "insert", db, {"insert": collection, "documents": [document]})
+            else:
+                _run(
+                    server,
+                    "update",
+                    db,
+                    {"update": collection, "updates": [{"q": query, "u": document, "upsert": always_upsert}]},
+                )
+        elif kind == "d":
+            _run(server, "delete", db, {"delete": collection, "deletes": [{"q": operation["o"], "limit": 1}]})
+        else:
+            raise CommandError(14, f"unknown oplog operation type: {kind}")
+        results.append(True)
+    return {"applied": len(results), "results": results}
 
 
 # -- write concern -------------------------------------------------------------------
@@ -271,6 +461,7 @@ def retryable(handler):
 
 
 HANDLERS = {
+    "applyOps": (apply_ops, True),
     "standinApplyEntry": (standin_apply_entry, True),
     "standinOplogSince": (standin_oplog_since, False),
 }

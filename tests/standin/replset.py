@@ -61,6 +61,7 @@ CONFIG_FIELDS = {
 INTERNAL_KEY_FIELD = "$standinClusterKey"
 # Commands that change data: only the primary takes them, and it forwards each one.
 REPLICATED = {
+    "applyOps",
     "create",
     "drop",
     "dropDatabase",

@@ -36,8 +36,10 @@ class Context:
     sequences: dict
     connection_id: int
     peer_host: str
-    # The oplog entry a replicated write was given on the primary (replication.py).
+    # The oplog entry a replicated write was given on the primary (replication.py), and
+    # the target's documents before that write, from which its oplog documents are made.
     oplog_entry: dict | None = None
+    documents_before: dict | None = None
 
     @property
     def target(self):

@@ -51,6 +51,8 @@ class Store:
         self.dbpath = dbpath
         self.databases: dict[str, dict[str, Collection]] = {}
         self.extra: dict[str, Any] = {}  # replica set, sharding and auth state grow here
+        # Collections made on demand from other state, never saved (local.oplog.rs).
+        self.virtual: dict[tuple[str, str], Any] = {}
         if dbpath is not None and (dbpath / STATE_FILE).exists():
             self._load()
 
@@ -94,7 +96,14 @@ class Store:
         os.replace(scratch, target)
 
     def collection(self, db_name: str, name: str) -> Collection | None:
+        if (db_name, name) in self.virtual:
+            return self.virtual[(db_name, name)]()
         return self.databases.get(db_name, {}).get(name)
+
+    def collections_of(self, db_name: str) -> dict[str, Collection]:
+        """The database's collections, the virtual ones included."""
+        made = {name: make() for (db, name), make in self.virtual.items() if db == db_name}
+        return {**self.databases.get(db_name, {}), **{name: coll for name, coll in made.items() if coll}}
 
     def add_collection(self, db_name: str, name: str, coll: Collection) -> None:
         self.databases.setdefault(db_name, {})[name] = coll

@@ -32,6 +32,33 @@ def using_standin() -> bool:
     return bin_dir().resolve() == STANDIN_BIN_DIR.resolve()
 
 
+def tools_bin_dir() -> Path:
+    """mongodump and mongorestore: MONGODB_TOOLS_BIN_DIR (the MongoDB Database Tools), or the
+    stand-in's (tests/standin/tools.py)."""
+    configured = os.environ.get("MONGODB_TOOLS_BIN_DIR")
+    return Path(configured) if configured else STANDIN_BIN_DIR
+
+
+def using_standin_tools() -> bool:
+    return tools_bin_dir().resolve() == STANDIN_BIN_DIR.resolve()
+
+
+def run_tool(name: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(tools_bin_dir() / name), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def initiate_single_member(process: MongoProcess, set_name: str) -> pymongo.MongoClient:
+    """replSetInitiate a one-member set on a started member; its client once it is primary."""
+    client = process.client()
+    client.admin.command(
+        "replSetInitiate", {"_id": set_name, "members": [{"_id": 0, "host": f"127.0.0.1:{process.port}"}]}
+    )
+    wait_for(lambda: client.admin.command("hello").get("isWritablePrimary"), 60)
+    return client
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
