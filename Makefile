@@ -13,6 +13,8 @@ STAMP := $(VENV)/.installed
 # mongod and mongos; otherwise they use the stand-in server under tests/standin.
 STANDIN_BIN_DIR := $(CURDIR)/tests/standin/bin
 TEST_BIN_DIR := $(or $(MONGODB_BIN_DIR),$(STANDIN_BIN_DIR))
+# The same for the Database Tools (mongodump, mongorestore): MONGODB_TOOLS_BIN_DIR or the stand-in's.
+TEST_TOOLS_BIN_DIR := $(or $(MONGODB_TOOLS_BIN_DIR),$(STANDIN_BIN_DIR))
 
 .PHONY: help setup sandbox sandbox-standin sandbox-stop test lint syntax unit integration molecule bench clean lock
 
@@ -32,7 +34,7 @@ sandbox: setup ## Set up, then run playbooks/site.yml against the sandbox invent
 
 sandbox-standin: setup ## DEMONSTRATION ONLY: run the sandbox against the mongod stand-in (not MongoDB).
 	@echo ">>> Running the sandbox against the mongod STAND-IN from tests/standin: test equipment, not MongoDB."
-	MONGODB_BIN_DIR=$(STANDIN_BIN_DIR) ansible-playbook playbooks/site.yml $(ARGS)
+	MONGODB_BIN_DIR=$(STANDIN_BIN_DIR) MONGODB_TOOLS_BIN_DIR=$(STANDIN_BIN_DIR) ansible-playbook playbooks/site.yml $(ARGS)
 
 sandbox-stop: setup ## Stop every sandbox process (data is kept).
 	ansible-playbook playbooks/sandbox-stop.yml $(ARGS)
@@ -42,8 +44,8 @@ test: setup lint syntax unit integration molecule ## The whole test suite (what 
 lint: setup ## yamllint, ansible-lint (production profile), ruff.
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check library module_utils tests filter_plugins doc_fragments molecule action_plugins
-	ruff format --check library module_utils tests filter_plugins doc_fragments molecule action_plugins
+	ruff check library module_utils tests filter_plugins doc_fragments molecule action_plugins roles/mongodb_backup/files
+	ruff format --check library module_utils tests filter_plugins doc_fragments molecule action_plugins roles/mongodb_backup/files
 
 syntax: setup ## ansible-playbook --syntax-check of every playbook against every inventory.
 	@set -e; for inventory in inventories/*/; do for playbook in playbooks/*.yml; do \
@@ -59,7 +61,7 @@ integration: setup ## Integration tests against MONGODB_BIN_DIR, or the stand-in
 
 molecule: setup ## molecule test -s sandbox (converge site.yml, testinfra verify).
 	@$(if $(MONGODB_BIN_DIR),echo ">>> molecule: real MongoDB binaries from $(MONGODB_BIN_DIR)",echo ">>> molecule: MONGODB_BIN_DIR is not set, the sandbox runs on the mongod stand-in (tests/standin)")
-	MONGODB_BIN_DIR=$(TEST_BIN_DIR) molecule test -s sandbox
+	MONGODB_BIN_DIR=$(TEST_BIN_DIR) MONGODB_TOOLS_BIN_DIR=$(TEST_TOOLS_BIN_DIR) molecule test -s sandbox
 
 bench: setup ## Benchmark scripts (print numbers; not part of the test suite).
 	@for script in tests/bench/*.py; do python "$$script"; done

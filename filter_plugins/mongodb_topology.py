@@ -83,6 +83,24 @@ def mongodb_replset_members(hosts: list[str], hostvars: Mapping, set_name: str) 
     ]
 
 
+def mongodb_replica_sets(hosts: list[str], hostvars: Mapping) -> list[dict]:
+    """Every replica set of the hosts, in inventory order: {name, role, members}, role
+    being configsvr, shardsvr or replica (a set outside a sharded cluster); members are
+    the host:port addresses of its data-bearing members."""
+    sets: dict[str, dict] = {}
+    for host in hosts:
+        variables = hostvars.get(host) or {}
+        name = variables.get("mongodb_replset_name", "")
+        if not name:
+            continue
+        entry = sets.setdefault(
+            name, {"name": name, "role": variables.get("mongodb_cluster_role") or "replica", "members": []}
+        )
+        if not (variables.get("mongodb_replset_member") or {}).get("arbiter_only", False):
+            entry["members"].append(mongodb_member_address(host, hostvars))
+    return list(sets.values())
+
+
 def mongodb_shard_connections(groups: Mapping, hostvars: Mapping) -> list[dict]:
     """One {name, connection} per mongodb_shard_<name> group: <set>/<host:port>,... as addShard takes it."""
     shards = []
@@ -107,6 +125,7 @@ class FilterModule:
             "mongodb_host_with_address": mongodb_host_with_address,
             "mongodb_member_addresses": mongodb_member_addresses,
             "mongodb_replset_hosts": mongodb_replset_hosts,
+            "mongodb_replica_sets": mongodb_replica_sets,
             "mongodb_replset_members": mongodb_replset_members,
             "mongodb_shard_connections": mongodb_shard_connections,
             "mongodb_topology_vars": mongodb_topology_vars,

@@ -16,6 +16,9 @@ description:
   - When a declared shard has an arbiter, sets the cluster-wide default write concern
     first, as MongoDB requires.
   - A cluster already as declared reports no change; check and diff mode show the plan.
+  - Does not start a balancer that the backup job stopped and still holds, recorded as
+    the C(balancer) document of C(mongodb_backup.locks) with C(held) true and an C(until)
+    that has not passed. It warns instead, and the job starts it again when it is done.
   - Written for this project because C(community.mongodb.mongodb_shard) and
     C(community.mongodb.mongodb_balancer) cover shards and the balancer one call at a time,
     without shard-key validation, time-series awareness or one plan in check mode.
@@ -100,6 +103,8 @@ refusals:
   elements: str
 """
 
+import datetime
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.mongodb_connection import (
     HAS_PYMONGO,
@@ -155,12 +160,20 @@ def shard_has_arbiter(params: dict, connection: str) -> bool:
         client.close()
 
 
+# Where the backup job records that it holds the balancer off (roles/mongodb_backup).
+BACKUP_HOLD_DATABASE = "mongodb_backup"
+
+
 def read_state(client, params: dict, declared: dict) -> dict:
     config = client.config
     state = {
         "shards": client.admin.command("listShards")["shards"],
         "settings": {doc["_id"]: doc for doc in config.settings.find()},
         "balancer_mode": client.admin.command("balancerStatus").get("mode"),
+        # A running backup's hold on the balancer (roles/mongodb_backup: mongodb-backup).
+        "backup_hold": client[BACKUP_HOLD_DATABASE].locks.find_one(
+            {"_id": "balancer", "held": True, "until": {"$gt": datetime.datetime.now(datetime.UTC)}}
+        ),
         "sharded": sharded_collections(list(config.collections.find())),
         "timeseries": {},
         "shard_has_arbiter": {s["name"]: shard_has_arbiter(params, s["connection"]) for s in declared["shards"]},

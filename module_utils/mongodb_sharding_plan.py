@@ -204,6 +204,14 @@ def plan_sharding(declared: dict, state: dict, series: str = "8.0") -> Plan:
     enabled = declared["balancer_enabled"]
     mode = state.get("balancer_mode")
     plan.before["balancer"] = mode
+    hold = state.get("backup_hold")
+    if enabled and mode == "off" and hold:
+        # The backup job stopped it and puts it back when it is done (mongodb-backup).
+        plan.warnings.append(
+            f"the balancer stays off: a backup on {hold.get('by', 'the backup host')} holds it "
+            f"(since {hold.get('since')}, until {hold.get('until')} at the latest)"
+        )
+        enabled = None
     if enabled is not None and (mode != "off") != enabled:
         command = {"balancerStart": 1} if enabled else {"balancerStop": 1}
         plan.operations.append(

@@ -22,6 +22,7 @@ def env(root: Path) -> dict:
     return {
         "MONGODB_SANDBOX_ROOT": str(root),
         "MONGODB_BIN_DIR": str(servers.bin_dir()),
+        "MONGODB_TOOLS_BIN_DIR": str(servers.tools_bin_dir()),
         "MONGODB_TEST_ADVERTISED_ADDRESS": ADVERTISED_ADDRESS or "",
     }
 

@@ -183,6 +183,18 @@ def test_chunk_size_is_an_upsert_on_config_settings():
     assert plan_sharding(declared(chunk_size_mb=32), converged).operations == []
 
 
+def test_a_balancer_a_backup_holds_off_is_not_started_and_the_plan_says_why():
+    stopped = {**STATE, "balancer_mode": "off"}
+    assert [op.kind for op in plan_sharding(declared(balancer_enabled=True), stopped).operations] == ["balancerStart"]
+    hold = {"_id": "balancer", "held": True, "by": "backup-1", "since": "02:30", "until": "08:30"}
+    plan = plan_sharding(declared(balancer_enabled=True), {**stopped, "backup_hold": hold})
+    assert plan.operations == []
+    assert "a backup on backup-1 holds it" in plan.warnings[0]
+    # Stopping it is never held back.
+    held_on = {**STATE, "backup_hold": hold}
+    assert [op.kind for op in plan_sharding(declared(balancer_enabled=False), held_on).operations] == ["balancerStop"]
+
+
 def test_shard_with_arbiter_gets_the_default_write_concern_first():
     shards = [{"name": "s2", "connection": "s2/h:1"}]
     plan = plan_sharding(declared(shards=shards), {**STATE, "shard_has_arbiter": {"s2": True}})

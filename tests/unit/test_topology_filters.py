@@ -8,6 +8,7 @@ import bson
 from mongodb_storage import mongodb_storage_options
 from mongodb_topology import (
     mongodb_colocated,
+    mongodb_replica_sets,
     mongodb_data_bearing,
     mongodb_host_with_address,
     mongodb_member_addresses,
@@ -64,3 +65,16 @@ def test_the_inventory_host_of_a_member_address():
     assert mongodb_host_with_address(["a", "b"], hostvars, "10.0.0.1:27018") == "a"
     assert mongodb_host_with_address(["a", "b"], hostvars, "b:27018") == "b"
     assert mongodb_host_with_address(["a", "b"], hostvars, None) is None
+
+
+def test_replica_sets_list_their_data_bearing_members_and_role():
+    hostvars = {
+        "c": {"mongodb_replset_name": "cfg", "mongodb_cluster_role": "configsvr", "mongodb_port": 1},
+        "a": {"mongodb_replset_name": "s1", "mongodb_cluster_role": "shardsvr", "mongodb_port": 2},
+        "b": {"mongodb_replset_name": "s1", "mongodb_port": 3, "mongodb_replset_member": {"arbiter_only": True}},
+        "m": {"mongodb_port": 4},
+    }
+    assert mongodb_replica_sets(["c", "a", "b", "m"], hostvars) == [
+        {"name": "cfg", "role": "configsvr", "members": ["c:1"]},
+        {"name": "s1", "role": "shardsvr", "members": ["a:2"]},
+    ]
