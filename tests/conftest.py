@@ -13,7 +13,6 @@ sys.path.insert(0, str(TESTS_DIR))
 
 from support import servers  # noqa: E402
 
-
 # The integration files that take longest, longest first. `make integration` hands whole
 # files to pytest-xdist workers in collection order (--dist loadfile), so a long file
 # collected last would start when the others are done and leave the other workers idle.

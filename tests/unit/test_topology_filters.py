@@ -8,10 +8,10 @@ import bson
 from mongodb_storage import mongodb_storage_options
 from mongodb_topology import (
     mongodb_colocated,
-    mongodb_replica_sets,
     mongodb_data_bearing,
     mongodb_host_with_address,
     mongodb_member_addresses,
+    mongodb_replica_sets,
     mongodb_shard_connections,
 )
 
