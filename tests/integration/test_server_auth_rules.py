@@ -94,3 +94,21 @@ def test_the_exception_needs_a_loopback_connection(secured_member):
     assert code_of(lambda: remote.command("createUser", "admin", pwd="admin-password-1", roles=["root"])) == 13
     # The same member over loopback still has the exception.
     assert code_of(lambda: client(secured_member).admin.command("replSetGetStatus")) == 94
+
+
+def test_apply_ops_needs_its_own_action_as_well_as_each_operations_privileges(secured_member):
+    """jstests/auth/applyOps_privilege.js: the applyOps action on the cluster (restore,
+    dbAdminAnyDatabase, root) and then each operation's privileges (SERVER-25994)."""
+    initiate(secured_member)
+    client(secured_member).admin.command("createUser", "admin", pwd="admin-password-1", roles=["root"])
+    admin = client(secured_member, username="admin", password="admin-password-1").admin
+    admin.command("createUser", "writer", pwd="writer-password-1", roles=["readWriteAnyDatabase"])
+    admin.command("createUser", "restorer", pwd="restorer-password-1", roles=["restore"])
+    insert = {"applyOps": [{"op": "i", "ns": "monitoring.assets", "o": {"_id": "a1"}}]}
+    writer = client(secured_member, username="writer", password="writer-password-1").admin
+    # May insert into monitoring.assets, but not run applyOps.
+    writer.client.monitoring.assets.insert_one({"_id": "a0"})
+    assert code_of(lambda: writer.command(insert)) == 13
+    restorer = client(secured_member, username="restorer", password="restorer-password-1").admin
+    assert restorer.command(insert)["applied"] == 1
+    assert admin.client.monitoring.assets.count_documents({}) == 2

@@ -7,9 +7,11 @@ a non-loopback address (tests/support/site.py). Its fixed ports (28017-28203) mu
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
+import subprocess
 import threading
 import time
 
@@ -92,6 +94,46 @@ def test_second_run_changes_nothing(sandbox):
     counters = recap(result.stdout)
     assert len(counters) == 8
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values())
+
+
+# -- backups of the sharded cluster --------------------------------------------------------
+
+
+def test_a_sharded_backup_dumps_each_set_and_puts_the_balancer_back(sandbox):
+    """With the balancer held off meanwhile (recorded in mongodb_backup.locks), each replica
+    set is dumped from one member; the manifest says they are not one cluster-wide instant."""
+    ran = subprocess.run(
+        [str(sandbox / "backup" / "mongodb-backup"), "backup"], capture_output=True, timeout=300, check=False
+    )
+    log = (sandbox / "backup" / "mongodb-backup.log").read_text()
+    assert ran.returncode == 0, log[-3000:]
+    [name] = sorted(path.name for path in (sandbox / "backups").glob("[0-9]*T*Z"))[-1:]
+    manifest = json.loads((sandbox / "backups" / name / "manifest.json").read_text())
+    assert (manifest["kind"], manifest["verified"]) == ("sharded", True)
+    assert set(manifest["sets"]) == {"sandbox-cfg", "sandbox-shard-01", "sandbox-shard-02"}
+    assert "not one cluster-wide instant" in manifest["note"]
+    assert "balancer stopped (it was full)" in log and "balancer started again (full)" in log
+    with admin_client(sandbox) as client:
+        assert client.admin.command("balancerStatus")["mode"] == "full"
+        assert client.mongodb_backup.locks.find_one({"_id": "balancer"})["held"] is False
+
+
+def test_the_sharding_step_leaves_the_balancer_off_while_a_backup_holds_it(sandbox):
+    with admin_client(sandbox) as client:
+        client.admin.command("balancerStop")
+        until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
+        client.mongodb_backup.locks.update_one(
+            {"_id": "balancer"}, {"$set": {"held": True, "by": "a test", "found": "full", "until": until}}, upsert=True
+        )
+        try:
+            result = run_playbook(SITE, *SANDBOX_INVENTORY, "--tags", "sharding", env=env(sandbox))
+            assert result.returncode == 0, result.stdout[-3000:]
+            # A module warning goes to stderr.
+            assert "the balancer stays off: a backup on a test holds it" in " ".join(result.stderr.split())
+            assert client.admin.command("balancerStatus")["mode"] == "off"
+        finally:
+            client.mongodb_backup.locks.update_one({"_id": "balancer"}, {"$set": {"held": False}})
+            client.admin.command("balancerStart")
 
 
 # -- faults: members down, a primary killed (run last: they move the shards' primaries) --

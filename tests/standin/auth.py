@@ -56,7 +56,7 @@ READ = {
 }
 WRITE = {"insert", "update", "delete", "findAndModify"}
 COLLECTION_ADMIN = {"create", "drop", "createIndexes", "dropIndexes"}
-DB_ADMIN = COLLECTION_ADMIN | {"collMod", "dropDatabase", "profile"}
+DB_ADMIN = COLLECTION_ADMIN | {"collMod", "dropDatabase", "profile", "validate"}
 USER_ADMIN = {"createUser", "updateUser", "dropUser", "usersInfo", "grantRolesToUser", "revokeRolesFromUser"}
 CLUSTER_MONITOR = {
     "serverStatus",
@@ -113,13 +113,13 @@ ROLES: dict[str, tuple[set[str], bool]] = {
     "userAdmin": (USER_ADMIN, False),
     "readAnyDatabase": (READ, True),
     "readWriteAnyDatabase": (READ | WRITE | COLLECTION_ADMIN, True),
-    "dbAdminAnyDatabase": (DB_ADMIN | {"listDatabases", "listCollections", "listIndexes"}, True),
+    "dbAdminAnyDatabase": (DB_ADMIN | {"listDatabases", "listCollections", "listIndexes", "applyOps"}, True),
     "userAdminAnyDatabase": (USER_ADMIN | {"listDatabases"}, True),
     "clusterMonitor": (CLUSTER_MONITOR | {"listDatabases"}, True),
     "clusterManager": (CLUSTER_MONITOR | CLUSTER_MANAGE - {"shutdown"}, True),
     "clusterAdmin": (CLUSTER_MONITOR | CLUSTER_MANAGE, True),
     "backup": (BACKUP, True),
-    "restore": (READ | WRITE | DB_ADMIN, True),
+    "restore": (READ | WRITE | DB_ADMIN | {"applyOps"}, True),
     "root": (set(), True),  # everything
 }
 
@@ -233,13 +233,17 @@ def check(server: Server, ctx: Context) -> None:
     if not authenticated:
         raise CommandError(13, f"Command {ctx.name} requires authentication", "Unauthorized")
     if ctx.name == "applyOps":
+        # The applyOps action on the cluster (restore, dbAdminAnyDatabase and root have it:
+        # builtin_roles.yml; jstests/auth/applyOps_privilege.js), and then each operation's
+        # own privileges (SERVER-25994, OplogApplicationChecks::checkAuthForCommand).
         from .replication import operation_commands
 
         always_upsert = bool(ctx.body.get("alwaysUpsert", True))
         operations = ctx.body.get("applyOps") or []
         needed = [pair for operation in operations for pair in operation_commands(operation, always_upsert)]
-        if all(_allowed(roles, name, db) for db, name in needed):
+        if _allowed(roles, "applyOps", "admin") and all(_allowed(roles, name, db) for db, name in needed):
             return
+        raise CommandError(13, f"not authorized on {ctx.db} to execute command {{ applyOps: ... }}")
     if not _allowed(roles, ctx.name, ctx.db):
         raise CommandError(13, f"not authorized on {ctx.db} to execute command {{ {ctx.name}: ... }}")
 

@@ -356,7 +356,27 @@ def drop_indexes(server: Server, ctx: Context) -> dict:
     return {"nIndexesWas": before}
 
 
+def validate(server: Server, ctx: Context) -> dict:
+    """validate (https://www.mongodb.com/docs/manual/reference/command/validate/): the
+    stand-in keeps no on-disk structures to check, so a collection that exists is valid;
+    a missing one is NamespaceNotFound (src/mongo/db/commands/validate.cpp)."""
+    coll = server.store.collection(ctx.db, ctx.target)
+    if coll is None or coll.kind == "view":
+        raise CommandError(26, f"Collection '{ctx.db}.{ctx.target}' does not exist to validate.")
+    return {
+        "ns": f"{ctx.db}.{ctx.target}",
+        "nInvalidDocuments": 0,
+        "nrecords": len(coll.documents),
+        "nIndexes": len(coll.indexes),
+        "valid": True,
+        "repaired": False,
+        "warnings": [],
+        "errors": [],
+    }
+
+
 HANDLERS = {
+    "validate": (validate, False),
     "create": (create, True),
     "drop": (drop, True),
     "dropDatabase": (drop_database, True),

@@ -423,8 +423,11 @@ def _check_timeseries_index(raw: dict, timeseries: dict) -> None:
 
 
 def _normalise_text(spec: dict) -> dict:
+    """A text index in its stored form: key {<prefix>, _fts: "text", _ftsx: 1} and the text
+    fields as weights. A spec already in that form (as listIndexes shows it, and as
+    mongorestore sends it back) keeps its weights (src/mongo/db/fts/fts_spec.cpp, fixSpec)."""
     key = spec["key"]
-    text_fields = [field for field, value in key.items() if value == "text"]
+    text_fields = [field for field, value in key.items() if value == "text" and field != "_fts"]
     prefix = {f: v for f, v in key.items() if v != "text" and f not in ("_fts", "_ftsx")}
     normalised = dict(spec)
     normalised["key"] = {**prefix, "_fts": "text", "_ftsx": 1}

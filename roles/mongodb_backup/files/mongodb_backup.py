@@ -340,22 +340,20 @@ class Balancer:
         router = self.settings.routers[0]
         self.connection = client(self.settings, router, direct=True)
         admin = self.connection.admin
-        self.found = admin.command("balancerStatus")["mode"]
-        self.connection[self.settings.lock_database].locks.update_one(
-            {"_id": "balancer"},
-            {
-                "$set": {
-                    "held": True,
-                    "by": os.uname().nodename,
-                    "pid": os.getpid(),
-                    "found": self.found,
-                    "since": datetime.datetime.now(datetime.UTC),
-                    "until": datetime.datetime.now(datetime.UTC)
-                    + datetime.timedelta(hours=float(self.settings.hold_hours)),
-                }
-            },
-            upsert=True,
-        )
+        locks = self.connection[self.settings.lock_database].locks
+        previous = locks.find_one({"_id": "balancer", "held": True})
+        # A run that was killed left its hold: the state it found is the one to put back.
+        self.found = previous["found"] if previous else admin.command("balancerStatus")["mode"]
+        now = datetime.datetime.now(datetime.UTC)
+        hold = {
+            "held": True,
+            "by": os.uname().nodename,
+            "pid": os.getpid(),
+            "found": self.found,
+            "since": now,
+            "until": now + datetime.timedelta(hours=float(self.settings.hold_hours)),
+        }
+        locks.update_one({"_id": "balancer"}, {"$set": hold}, upsert=True)
         admin.command("balancerStop")
         deadline = time.monotonic() + float(self.settings.balancer_wait_seconds)
         while admin.command("balancerStatus").get("inBalancerRound"):
@@ -540,6 +538,9 @@ def upload(settings: Settings, folder: Path) -> None:
 
 
 def remove_expired(settings: Settings, now: datetime.datetime) -> None:
+    """Retention: the backups expired() lets go (a backup counts as verified when its
+    manifest says so and its files still match their checksums), then the oplog
+    captures that end before the oldest backup kept, which nothing can replay onto."""
     listed = [
         {"name": m["name"], "verified": bool(m.get("verified")) and not verify(settings.backup_dir / m["name"])}
         for m in list_backups(settings)
@@ -547,13 +548,14 @@ def remove_expired(settings: Settings, now: datetime.datetime) -> None:
     for name in expired(listed, now, int(settings.retention_days)):
         shutil.rmtree(settings.backup_dir / name)
         log(f"removed backup {name}, older than {settings.retention_days} days")
-    kept = [m for m in list_backups(settings)]
-    if kept:
-        oldest_first = min(tuple(s["oplog"]["first"]) for s in kept[0]["sets"].values())
-        for capture in sorted((settings.backup_dir / "oplog").glob("*/*.bson.gz")):
-            last = tuple(int(part) for part in capture.name.split(".")[0].split("-")[1].split("_"))
-            if last < oldest_first:
-                capture.unlink()
+    kept = list_backups(settings)
+    if not kept:
+        return
+    for set_name, captures in list_captures(settings).items():
+        oldest = kept[0]["sets"].get(set_name)
+        for capture in captures:
+            if oldest is not None and tuple(capture["last"]) < tuple(oldest["oplog"]["first"]):
+                Path(capture["file"]).unlink()
 
 
 # -- oplog capture ------------------------------------------------------------------------
@@ -703,7 +705,33 @@ def restore(settings: Settings, arguments: argparse.Namespace) -> dict:
             }
         )
         log(f"restored {plan['set']} from {plan['backup']} into {arguments.target}")
-    return {"restores": results}
+    outcome: dict = {"restores": results}
+    if arguments.validate:
+        with pymongo.MongoClient(
+            host=arguments.target,
+            username=arguments.target_user,
+            password=target_password,
+            authSource="admin",
+            directConnection=True,
+            serverSelectionTimeoutMS=int(settings.connect_timeout) * 1000,
+        ) as connection:
+            outcome["validated"] = validate_collections(connection)
+        invalid = [ns for ns, valid in outcome["validated"].items() if not valid]
+        if invalid:
+            raise JobError(f"restored collections that fail validate: {', '.join(invalid)}")
+    return outcome
+
+
+def validate_collections(connection) -> dict[str, bool]:
+    """validate on every collection of the target's databases (admin, config, local
+    aside): https://www.mongodb.com/docs/manual/reference/command/validate/."""
+    results = {}
+    for db_name in target_is_empty(connection):
+        for name in connection[db_name].list_collection_names():
+            if name.startswith("system."):
+                continue
+            results[f"{db_name}.{name}"] = bool(connection[db_name].command("validate", name).get("valid"))
+    return results
 
 
 def replay_captures(settings: Settings, arguments: argparse.Namespace, uri: str, plan: dict) -> int:
@@ -754,6 +782,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("backup", help="take a base backup of every replica set")
     commands.add_parser("capture-oplog", help="keep what each replica set's oplog gained")
     commands.add_parser("list", help="the backups and oplog captures, as JSON")
+    commands.add_parser("prune", help="delete what the retention rule lets go, now")
     restoring = commands.add_parser("restore", help="restore a backup, to a point in time")
     restoring.add_argument("--target", required=True, help="host:port of the target's primary")
     restoring.add_argument("--target-user", required=True)
@@ -763,10 +792,18 @@ def main(argv: list[str] | None = None) -> int:
     restoring.add_argument("--restore-to", help="T:I or an ISO 8601 time, exclusive")
     restoring.add_argument("--drop", action="store_true", help="replace what the target holds")
     restoring.add_argument("--log-dir", required=True, help="where the restore logs are written")
+    restoring.add_argument("--validate", action="store_true", help="run validate on every restored collection")
     arguments = parser.parse_args(argv)
     settings = Settings(json.loads(Path(arguments.settings).read_text()))
     if arguments.command == "list":
         print(json.dumps({"backups": list_backups(settings), "captures": list_captures(settings)}, indent=2))
+        return 0
+    if arguments.command == "prune":
+        with held_lock(settings.backup_dir / ".backup.lock") as held:
+            if not held:
+                log(f"prune: another run holds {settings.backup_dir / '.backup.lock'}; skipped")
+                return SKIPPED
+            remove_expired(settings, datetime.datetime.now(datetime.UTC))
         return 0
     if arguments.command == "restore":
         try:
