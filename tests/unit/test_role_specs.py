@@ -19,10 +19,16 @@ def _load(path: Path) -> dict:
 
 
 def _options(role: str) -> dict:
-    """The role's variables as its specs document them: the main entry point's, or for a
-    role whose main has no spec (mongodb_common, a dependency of every role), validate's."""
+    """The role's variables as its specs document them: the main entry point's (or for a
+    role whose main has no spec, mongodb_common, a dependency of every role, validate's),
+    and the optional ones only another entry point takes (mongodb_backup's restore; a
+    required input of an entry point, such as render's directory, has no default)."""
     specs = _load(ROLES_DIR / role / "meta" / "argument_specs.yml")["argument_specs"]
-    return (specs.get("main") or specs["validate"])["options"]
+    options = {}
+    for entry in specs.values():
+        options.update({name: spec for name, spec in (entry.get("options") or {}).items() if not spec.get("required")})
+    options.update((specs.get("main") or specs["validate"])["options"])
+    return options
 
 
 @pytest.mark.parametrize("role", ROLES_ALL)

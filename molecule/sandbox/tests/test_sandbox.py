@@ -206,3 +206,16 @@ def test_schema_is_in_place_and_sharded_through_mongos(mongos):
     # the key on bucket fields (src/mongo/db/s/README_timeseries.md).
     assert sharded["monitoring.system.buckets.metrics"] == {"meta.asset_id": 1, "control.min.timestamp": 1}
     assert sharded["monitoring.assets"] == {"_id": "hashed"}
+
+
+def test_the_backup_job_is_scheduled_with_a_private_password_file(host):
+    """site.yml's last play: the cron entries (written to a file under the sandbox root,
+    which nothing runs here) call the job's command; the tools' password file is 0600."""
+    if "mongodb_backup" not in host.ansible.get_variables()["group_names"]:
+        pytest.skip("not the backup host")
+    wrapper = f"{SANDBOX_ROOT}/backup/mongodb-backup"
+    cron = host.file(f"{SANDBOX_ROOT}/cron.d/mongodb-backup").content_string
+    assert f"{USER} {wrapper} backup\n" in cron
+    assert f"{USER} {wrapper} capture-oplog\n" in cron
+    assert host.file(wrapper).mode & 0o111
+    assert host.file(f"{SANDBOX_ROOT}/backup/etc/tools.yml").mode == 0o600
