@@ -39,7 +39,9 @@ sandbox-standin: setup ## DEMONSTRATION ONLY: run the sandbox against the mongod
 sandbox-stop: setup ## Stop every sandbox process (data is kept).
 	ansible-playbook playbooks/sandbox-stop.yml $(ARGS)
 
-test: setup lint syntax unit integration molecule ## The whole test suite (what .ci/run runs).
+test: setup ## The whole test suite (what .ci/run runs): the checks side by side, then the integration tests (molecule among them).
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint syntax unit
+	$(MAKE) --no-print-directory integration
 
 lint: setup ## yamllint, ansible-lint (production profile), ruff.
 	yamllint --strict .

@@ -101,6 +101,20 @@ def mongodb_replica_sets(hosts: list[str], hostvars: Mapping) -> list[dict]:
     return list(sets.values())
 
 
+def mongodb_process_groups(hosts: list[str], hostvars: Mapping) -> list[dict]:
+    """Every replica set of the hosts with all its members (arbiters too), then the
+    routers: [{name, members: [host:port]}], in inventory order (the health check's groups)."""
+    groups: dict[str, dict] = {}
+    for host in hosts:
+        variables = hostvars.get(host) or {}
+        router = "mongodb_mongos" in variables.get("group_names", [])
+        name = "routers" if router else variables.get("mongodb_replset_name", "")
+        if name:
+            entry = groups.setdefault(name, {"name": name, "members": []})
+            entry["members"].append(mongodb_member_address(host, hostvars))
+    return sorted(groups.values(), key=lambda group: group["name"] == "routers")
+
+
 def mongodb_shard_connections(groups: Mapping, hostvars: Mapping) -> list[dict]:
     """One {name, connection} per mongodb_shard_<name> group: <set>/<host:port>,... as addShard takes it."""
     shards = []
@@ -125,6 +139,7 @@ class FilterModule:
             "mongodb_host_with_address": mongodb_host_with_address,
             "mongodb_member_addresses": mongodb_member_addresses,
             "mongodb_replset_hosts": mongodb_replset_hosts,
+            "mongodb_process_groups": mongodb_process_groups,
             "mongodb_replica_sets": mongodb_replica_sets,
             "mongodb_replset_members": mongodb_replset_members,
             "mongodb_shard_connections": mongodb_shard_connections,

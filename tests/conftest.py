@@ -18,14 +18,16 @@ from support import servers  # noqa: E402
 # collected last would start when the others are done and leave the other workers idle.
 LONGEST_FIRST = (
     "test_site_sandbox.py",
-    "test_site_staging_layout.py",
-    "test_replset_module.py",
     "test_site_refusals.py",
+    "test_replset_module.py",
+    "test_site_staging_layout.py",
+    "test_molecule_scenario.py",
+    "test_health_module.py",
     "test_collections_module.py",
-    "test_server_failover_rules.py",
     "test_site_fresh_check.py",
-    "test_service_process.py",
     "test_server_catalog_rules.py",
+    "test_service_process.py",
+    "test_server_failover_rules.py",
 )
 
 

@@ -96,6 +96,26 @@ def test_second_run_changes_nothing(sandbox):
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values())
 
 
+# -- health ----------------------------------------------------------------------------------
+
+
+def test_the_health_check_of_the_converged_sandbox_is_green_and_fail_mode_fails(sandbox):
+    """Every process of the stricter layout (advertised addresses, an arbiter) as the
+    monitoring account; then, with a disk threshold no filesystem meets, it fails and
+    names what it found."""
+    fast = ("-e", "mongodb_health_cache_sample_seconds=1")
+    green = run_playbook("playbooks/health.yml", *SANDBOX_INVENTORY, *fast, env=env(sandbox))
+    assert green.returncode == 0, green.stdout[-3000:]
+    assert "ALERT" not in green.stdout and "does not answer" not in green.stdout
+    for check in ("connections", "slow_operations", "replication_lag", "disk", "cache_hit_ratio", "unused_indexes"):
+        assert check in green.stdout
+    red = run_playbook(
+        "playbooks/health.yml", *SANDBOX_INVENTORY, *fast, "-e", "mongodb_health_max_disk_ratio=0", env=env(sandbox)
+    )
+    assert red.returncode != 0
+    assert "the data filesystem is" in red.stdout and "alert(s)" in red.stdout
+
+
 # -- backups of the sharded cluster --------------------------------------------------------
 
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import auth, commands_admin, commands_catalog, commands_crud, elections, mongos, replication, replset
+from . import (
+    auth,
+    commands_admin,
+    commands_catalog,
+    commands_crud,
+    diagnostics,
+    elections,
+    mongos,
+    replication,
+    replset,
+)
 from .server import Server, ServerSettings
 
 DEFAULT_PORT = {"mongod": 27017, "mongos": 27017}
@@ -15,6 +25,7 @@ def handlers_for(role: str) -> dict:
     for module in (commands_admin, commands_catalog, commands_crud, auth):
         handlers.update(module.HANDLERS)
     if role == "mongod":
+        handlers.update(diagnostics.HANDLERS)
         handlers.update(replset.HANDLERS)
         handlers.update(replication.HANDLERS)
         handlers.update(elections.HANDLERS)
@@ -47,6 +58,8 @@ def build_server(
         server.before_write.append(replication.remember_documents)
         server.store.virtual[("local", "oplog.rs")] = lambda: replication.oplog_collection(server)
         server.on_write.append(replication.log_write)
+        server.on_write.append(diagnostics.note_index_created)
+        server.after_command.append(diagnostics.record)
         server.after_write.append(replication.await_write_concern)
         server.before_shutdown.append(elections.hand_over)
         replset.resume(server)

@@ -115,7 +115,8 @@ ROLES: dict[str, tuple[set[str], bool]] = {
     "readWriteAnyDatabase": (READ | WRITE | COLLECTION_ADMIN, True),
     "dbAdminAnyDatabase": (DB_ADMIN | {"listDatabases", "listCollections", "listIndexes", "applyOps"}, True),
     "userAdminAnyDatabase": (USER_ADMIN | {"listDatabases"}, True),
-    "clusterMonitor": (CLUSTER_MONITOR | {"listDatabases"}, True),
+    # clusterMonitor: collStats, dbStats and indexStats on every database too (builtin_roles.yml).
+    "clusterMonitor": (CLUSTER_MONITOR | {"listDatabases", "collStats", "dbStats", "indexStats"}, True),
     "clusterManager": (CLUSTER_MONITOR | CLUSTER_MANAGE - {"shutdown"}, True),
     "clusterAdmin": (CLUSTER_MONITOR | CLUSTER_MANAGE, True),
     "backup": (BACKUP, True),
@@ -244,8 +245,24 @@ def check(server: Server, ctx: Context) -> None:
         if _allowed(roles, "applyOps", "admin") and all(_allowed(roles, name, db) for db, name in needed):
             return
         raise CommandError(13, f"not authorized on {ctx.db} to execute command {{ applyOps: ... }}")
-    if not _allowed(roles, ctx.name, ctx.db):
+    pipeline = ctx.body.get("pipeline") if ctx.name == "aggregate" else None
+    if pipeline and isinstance(pipeline[0], dict) and "$indexStats" in pipeline[0]:
+        # The stage needs the indexStats action on the collection (document_source_index_stats.cpp).
+        if _allowed(roles, "indexStats", ctx.db):
+            return
+        raise CommandError(13, f"not authorized on {ctx.db} to execute command {{ aggregate: ... }}")
+    if not _allowed(roles, ctx.name, ctx.db) and not _monitor_may_read(roles, ctx):
         raise CommandError(13, f"not authorized on {ctx.db} to execute command {{ {ctx.name}: ... }}")
+
+
+def _monitor_may_read(roles: list[dict], ctx: Context) -> bool:
+    """clusterMonitor (and clusterAdmin, which holds it) also has read on config and
+    local, and find on each database's system.profile (builtin_roles.yml)."""
+    if not any(grant["role"] in ("clusterMonitor", "clusterAdmin") for grant in roles):
+        return False
+    if ctx.db in ("local", "config"):
+        return ctx.name in READ
+    return ctx.name in ("find", "count", "aggregate") and ctx.body.get(ctx.name) == "system.profile"
 
 
 # -- SCRAM ---------------------------------------------------------------------------

@@ -117,9 +117,13 @@ def server_status(server: Server, ctx: Context) -> dict:
             "persistent": True,
             "supportsCommittedReads": True,
         }
+        from .diagnostics import cache_section
+
+        cache = cache_section(server)
         cache_gb = engine.get("wiredTiger", {}).get("engineConfig", {}).get("cacheSizeGB")
         if cache_gb is not None:
-            status["wiredTiger"] = {"cache": {"maximum bytes configured": int(cache_gb * 1024**3)}}
+            cache["maximum bytes configured"] = int(cache_gb * 1024**3)
+        status["wiredTiger"] = {"cache": cache}
     return status
 
 

@@ -7,7 +7,7 @@ import datetime
 
 from bson import ObjectId, Timestamp
 
-from . import matcher
+from . import diagnostics, matcher
 from .commands_catalog import create_plain_collection
 from .errors import CommandError, write_error
 from .server import Context, Server
@@ -186,6 +186,7 @@ def _sorted(documents: list[dict], sort: dict | None) -> list[dict]:
 def find(server: Server, ctx: Context) -> dict:
     server.opcounters["query"] += 1
     coll = server.store.collection(ctx.db, ctx.target)
+    diagnostics.note_read(server, ctx.db, ctx.target, coll, ctx.body.get("filter"))
     documents = [] if coll is None else [d for d in coll.documents if matcher.matches(d, ctx.body.get("filter"))]
     documents = _sorted(documents, ctx.body.get("sort"))
     skip = ctx.body.get("skip", 0)
@@ -272,6 +273,7 @@ def delete(server: Server, ctx: Context) -> dict:
 
 def count(server: Server, ctx: Context) -> dict:
     coll = server.store.collection(ctx.db, ctx.target)
+    diagnostics.note_read(server, ctx.db, ctx.target, coll, ctx.body.get("query"))
     documents = [] if coll is None else coll.documents
     return {"n": sum(1 for doc in documents if matcher.matches(doc, ctx.body.get("query")))}
 
@@ -298,9 +300,18 @@ def _group(documents: list[dict], spec: dict) -> list[dict]:
 def aggregate(server: Server, ctx: Context) -> dict:
     """The stages pymongo's count_documents and simple reports use."""
     coll = server.store.collection(ctx.db, ctx.target)
-    documents = [] if coll is None else list(coll.documents)
-    for stage in ctx.body.get("pipeline", []):
+    pipeline = ctx.body.get("pipeline", [])
+    if pipeline and "$indexStats" in pipeline[0]:
+        documents = [] if coll is None else diagnostics.index_stats(server, ctx, coll)
+        pipeline = pipeline[1:]
+    else:
+        first = pipeline[0].get("$match") if pipeline else None
+        diagnostics.note_read(server, ctx.db, ctx.target, coll, first)
+        documents = [] if coll is None else list(coll.documents)
+    for stage in pipeline:
         ((name, spec),) = stage.items()
+        if name == "$indexStats":
+            raise CommandError(40602, "$indexStats is only valid as the first stage in a pipeline.", "Location40602")
         if name == "$match":
             documents = [doc for doc in documents if matcher.matches(doc, spec)]
         elif name == "$skip":

@@ -84,6 +84,7 @@ def heartbeat_reply(server: Server) -> dict:
         "state": replset.own_state(server),
         "term": replset.term(server),
         "optime": replication.optime_document(replication.optime(server)),
+        "optimeDate": replication.last_applied_wall(server),
         "primary": state.get("primary"),
         "config": replset.config(server),
     }
@@ -197,6 +198,7 @@ def run_election(server: Server, reason: str) -> bool:
         "term": term,
         "candidate": me["host"],
         "optime": replication.optime_document(replication.optime(server)),
+        "optimeDate": replication.last_applied_wall(server),
     }
     for member in voters:
         if replset.is_me(server, member["host"]):

@@ -83,6 +83,19 @@ def oplog(server: Server) -> list[dict]:
     return replset.state(server).setdefault("oplog", [])
 
 
+EPOCH = datetime.datetime.fromtimestamp(0, datetime.UTC)
+
+
+def last_applied_wall(server: Server) -> datetime.datetime:
+    """The wall clock time of this member's last applied entry, replSetGetStatus's
+    optimeDate (the initiating no-op's before any write; the epoch before that)."""
+    entries = oplog(server)
+    if entries and entries[-1].get("wall"):
+        return entries[-1]["wall"]
+    start = replset.state(server).get("oplog_start")
+    return datetime.datetime.fromtimestamp(start[0], datetime.UTC) if start else EPOCH
+
+
 def _append(server: Server, entry: dict) -> None:
     entries = oplog(server)
     entries.append(entry)
@@ -208,7 +221,8 @@ def log_write(server: Server, ctx: Context, reply: dict) -> None:
     if session is not None:
         command[ROUTED_SESSION_FIELD] = session
     _, counter = optime(server)
-    entry = {"ts": counter + 1, "t": replset.term(server), "db": ctx.db, "command": command}
+    wall = datetime.datetime.now(datetime.UTC)
+    entry = {"ts": counter + 1, "t": replset.term(server), "db": ctx.db, "command": command, "wall": wall}
     entry["ops"] = oplog_documents(server, ctx)
     _append(server, entry)
     ctx.oplog_entry = entry

@@ -19,6 +19,7 @@ NotYetInitialized, 103 NewReplicaSetConfigurationIncompatible, 74 NodeNotFound,
 from __future__ import annotations
 
 import copy
+import datetime
 import hashlib
 import logging
 import socket
@@ -593,6 +594,12 @@ def repl_set_get_status(server: Server, ctx: Context) -> dict:
         }
         if answer and not member["arbiterOnly"]:
             entry["optime"] = {"ts": Timestamp(answer["optime"]["ts"], 0), "t": answer["optime"]["t"]}
+            entry["optimeDate"] = answer["optimeDate"]
+        elif not member["arbiterOnly"]:
+            # A member that does not answer: its heartbeat applied optime is cleared
+            # (MemberData::setDownValues, src/mongo/db/repl/member_data.cpp).
+            entry["optime"] = {"ts": Timestamp(0, 0), "t": -1}
+            entry["optimeDate"] = datetime.datetime.fromtimestamp(0, datetime.UTC)
         if is_me(server, member["host"]):
             entry["self"] = True
         members.append(entry)

@@ -92,6 +92,8 @@ class Server:
         self.before_write: list[Callable[[Server, Context], None]] = []
         self.on_write: list[Callable[[Server, Context, dict], None]] = []
         self.after_write: list[Callable[[Server, Context, dict], None]] = []
+        # After every command that succeeded, with how long it took in ms (the profiler).
+        self.after_command: list[Callable[[Server, Context, int], None]] = []
         # Work between a shutdown request and the listeners closing (a primary's handoff).
         self.before_shutdown: list[Callable[[Server], None]] = []
         self._listeners: list[socketserver.ThreadingTCPServer] = []
@@ -112,6 +114,7 @@ class Server:
         handler_entry = self._find_handler(name)
         ctx = Context(name, db, body, request.sequences, connection_id, peer_host)
         writes = handler_entry[1] if handler_entry else False
+        started = time.monotonic()
         try:
             if handler_entry is None:
                 raise CommandError(59, f"no such command: '{name}'")
@@ -136,6 +139,11 @@ class Server:
         self._record(name, db, writes, True, None)
         for follow_up in self.after_write if writes else ():
             follow_up(self, ctx, reply)
+        if self.after_command:
+            millis = int((time.monotonic() - started) * 1000)
+            with self.lock:
+                for hook in self.after_command:
+                    hook(self, ctx, millis)
         reply.setdefault("ok", 1.0)
         return reply
 

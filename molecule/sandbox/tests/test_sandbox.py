@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pymongo
 import pytest
 import yaml
 
 SANDBOX_ROOT = os.environ["MONGODB_SANDBOX_ROOT"]
+# The sandbox's ports (hosts.yml) moved by MONGODB_SANDBOX_PORT_OFFSET, as the inventory does.
+OFFSET = int(os.environ.get("MONGODB_SANDBOX_PORT_OFFSET") or 0)
+
+
+def port(base: int) -> int:
+    return base + OFFSET
+
+
+def _inventory_port(value) -> int:
+    """hosts.yml writes each port as "{{ <base> + mongodb_sandbox_port_offset | int }}", and
+    testinfra reads the inventory without templating it."""
+    if isinstance(value, int):
+        return value
+    return port(int(re.search(r"\d+", str(value)).group()))
+
+
 USER = os.environ.get("USER") or "root"
 
 
@@ -24,7 +41,7 @@ def process(host):
     return {
         "name": name,
         "kind": kind,
-        "port": int(variables["mongodb_port"]),
+        "port": _inventory_port(variables["mongodb_port"]),
         "home": home,
         "config": f"{home}/{kind}.conf",
         "replset": variables.get("mongodb_replset_name"),
@@ -81,7 +98,7 @@ def test_mongod_replica_set_and_cluster_role(config, process):
 def test_mongos_points_at_the_config_servers(config, process):
     if process["kind"] != "mongos":
         pytest.skip("only mongos has configDB")
-    assert config["sharding"]["configDB"] == "sandbox-cfg/127.0.0.1:28019"
+    assert config["sharding"]["configDB"] == f"sandbox-cfg/127.0.0.1:{port(28019)}"
     assert "storage" not in config
 
 
@@ -126,21 +143,22 @@ def _admin(port: int, **options) -> pymongo.MongoClient:
 
 @pytest.fixture(scope="module")
 def mongos():
-    client = _admin(28017)
+    client = _admin(port(28017))
     yield client
     client.close()
 
 
 @pytest.mark.parametrize(
-    ("port", "set_name", "members"),
+    ("base_port", "set_name", "members"),
     [
-        (28019, "sandbox-cfg", {"127.0.0.1:28019": 1}),
-        (28101, "sandbox-shard-01", {"127.0.0.1:28101": 2, "127.0.0.1:28102": 1, "127.0.0.1:28103": 1}),
-        (28201, "sandbox-shard-02", {"127.0.0.1:28201": 2, "127.0.0.1:28202": 1, "127.0.0.1:28203": 1}),
+        (28019, "sandbox-cfg", {28019: 1}),
+        (28101, "sandbox-shard-01", {28101: 2, 28102: 1, 28103: 1}),
+        (28201, "sandbox-shard-02", {28201: 2, 28202: 1, 28203: 1}),
     ],
 )
-def test_replica_sets_have_the_inventory_members_and_priorities(port, set_name, members):
-    client = _admin(port, directConnection=True)
+def test_replica_sets_have_the_inventory_members_and_priorities(base_port, set_name, members):
+    client = _admin(port(base_port), directConnection=True)
+    members = {f"127.0.0.1:{port(base)}": priority for base, priority in members.items()}
     try:
         config = client.admin.command("replSetGetConfig")["config"]
         status = client.admin.command("replSetGetStatus")
@@ -153,7 +171,7 @@ def test_replica_sets_have_the_inventory_members_and_priorities(port, set_name, 
 
 
 def test_anonymous_clients_are_refused():
-    client = _client(28017)
+    client = _client(port(28017))
     try:
         with pytest.raises(pymongo.errors.OperationFailure) as refused:
             client.admin.command("listShards")
@@ -163,8 +181,8 @@ def test_anonymous_clients_are_refused():
 
 
 def test_declared_users_log_in_with_their_roles():
-    app = _client(28017, "monitoring_app", _secret("app"))
-    monitor = _client(28017, "monitor", _secret("monitor"))
+    app = _client(port(28017), "monitoring_app", _secret("app"))
+    monitor = _client(port(28017), "monitor", _secret("monitor"))
     try:
         app.monitoring.assets.replace_one(
             {"_id": "vm-verify"}, {"_id": "vm-verify", "asset_type": "vm", "data": {}}, upsert=True
@@ -177,7 +195,7 @@ def test_declared_users_log_in_with_their_roles():
     finally:
         app.close()
         monitor.close()
-    wrong = _client(28017, "monitoring_app", "not-the-password")
+    wrong = _client(port(28017), "monitoring_app", "not-the-password")
     try:
         with pytest.raises(pymongo.errors.OperationFailure):
             wrong.admin.command("listDatabases")
