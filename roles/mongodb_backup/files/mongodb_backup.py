@@ -639,6 +639,20 @@ def target_is_empty(connection) -> list[str]:
     return [name for name in connection.list_database_names() if name not in ("admin", "config", "local")]
 
 
+def target_client(arguments: argparse.Namespace, settings: Settings, password: str):
+    """A direct, authenticated client of the restore's target."""
+    import pymongo
+
+    return pymongo.MongoClient(
+        host=arguments.target,
+        username=arguments.target_user,
+        password=password,
+        authSource="admin",
+        directConnection=True,
+        serverSelectionTimeoutMS=int(settings.connect_timeout) * 1000,
+    )
+
+
 def restore(settings: Settings, arguments: argparse.Namespace) -> dict:
     """Restore into --target (host:port, logging in as --target-user with the password
     from --target-config, mode 0600) one set's backup, or each set's in turn (a sharded
@@ -660,17 +674,8 @@ def restore(settings: Settings, arguments: argparse.Namespace) -> dict:
         wrong = verify(settings.backup_dir / plan["backup"])
         if wrong:
             raise JobError(f"backup {plan['backup']} fails its checksums ({', '.join(wrong)}); nothing was restored")
-    import pymongo
-
     target_password = read_password(arguments.target_config)
-    with pymongo.MongoClient(
-        host=arguments.target,
-        username=arguments.target_user,
-        password=target_password,
-        authSource="admin",
-        directConnection=True,
-        serverSelectionTimeoutMS=int(settings.connect_timeout) * 1000,
-    ) as connection:
+    with target_client(arguments, settings, target_password) as connection:
         holding = target_is_empty(connection)
     if holding and not arguments.drop:
         raise JobError(f"the target {arguments.target} holds data ({', '.join(holding)}); set drop to replace it")
@@ -707,14 +712,7 @@ def restore(settings: Settings, arguments: argparse.Namespace) -> dict:
         log(f"restored {plan['set']} from {plan['backup']} into {arguments.target}")
     outcome: dict = {"restores": results}
     if arguments.validate:
-        with pymongo.MongoClient(
-            host=arguments.target,
-            username=arguments.target_user,
-            password=target_password,
-            authSource="admin",
-            directConnection=True,
-            serverSelectionTimeoutMS=int(settings.connect_timeout) * 1000,
-        ) as connection:
+        with target_client(arguments, settings, target_password) as connection:
             outcome["validated"] = validate_collections(connection)
         invalid = [ns for ns, valid in outcome["validated"].items() if not valid]
         if invalid:
