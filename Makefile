@@ -50,9 +50,9 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff.
 	ruff format --check library module_utils tests filter_plugins doc_fragments molecule action_plugins roles/mongodb_backup/files
 
 syntax: setup ## ansible-playbook --syntax-check of every playbook against every inventory.
-	@set -e; for inventory in inventories/*/; do for playbook in playbooks/*.yml; do \
-	  echo "syntax-check $$playbook -i $$inventory"; \
-	  ansible-playbook --syntax-check -i "$$inventory" "$$playbook" >/dev/null; done; done
+	@set -e; for inventory in inventories/*/; do \
+	  echo "syntax-check playbooks/*.yml -i $$inventory"; \
+	  ansible-playbook --syntax-check -i "$$inventory" playbooks/*.yml >/dev/null; done
 
 unit: setup ## Unit tests (no server needed).
 	pytest tests/unit

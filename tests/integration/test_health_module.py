@@ -133,7 +133,7 @@ def test_a_cold_cache_below_the_ratio_is_named(secured):
     reads what it asks for from disk."""
     [member] = secured()
     admin = member.client(**ADMIN)
-    admin.monitoring.readings.insert_many([{"n": i, "pad": "x" * 200} for i in range(5000)])
+    admin.monitoring.readings.insert_many([{"n": i, "pad": "x" * 200} for i in range(1000)])
     member.stop()
     assert member.start().returncode == 0
     reader = member.client(**ADMIN)

@@ -103,13 +103,14 @@ def record(server: Server, ctx: Context, millis: int) -> None:
         "ts": now(),
         "client": ctx.peer_host,
     }
-    coll = server.store.collection(ctx.db, "system.profile")
-    if coll is None:
-        from .storage import Collection
+    with server.lock:
+        coll = server.store.collection(ctx.db, "system.profile")
+        if coll is None:
+            from .storage import Collection
 
-        coll = Collection("collection", {"capped": True, "size": 1024 * 1024})
-        server.store.add_collection(ctx.db, "system.profile", coll)
-    coll.documents.append(entry)
+            coll = Collection("collection", {"capped": True, "size": 1024 * 1024})
+            server.store.add_collection(ctx.db, "system.profile", coll)
+        coll.documents.append(entry)
 
 
 # -- reads: cache counters and index accesses --------------------------------------
