@@ -1,4 +1,6 @@
-"""Benchmark: wall time and task counts of site.yml on the sandbox, first run and re-run.
+"""Benchmark: wall time and task counts of site.yml on the sandbox: the first run, the
+converged re-run and a check-mode re-run, then the re-run's ten slowest tasks
+(ansible.posix.profile_tasks).
 
 Prints numbers; asserts nothing. Uses MONGODB_BIN_DIR when set, the stand-in otherwise
 (the output says which). Needs the sandbox ports (28017-28203) free.
@@ -8,6 +10,7 @@ Prints numbers; asserts nothing. Uses MONGODB_BIN_DIR when set, the stand-in oth
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 import time
@@ -19,9 +22,9 @@ from support import servers
 from support.ansible import recap, run_playbook
 
 
-def measure(label: str, env: dict) -> None:
+def measure(label: str, env: dict, *args: str) -> str:
     started = time.monotonic()
-    result = run_playbook("playbooks/site.yml", env=env)
+    result = run_playbook("playbooks/site.yml", *args, env=env)
     elapsed = time.monotonic() - started
     if result.returncode != 0:
         print(result.stdout[-3000:])
@@ -31,16 +34,32 @@ def measure(label: str, env: dict) -> None:
     changed = sum(c["changed"] for c in counters)
     skipped = sum(c["skipped"] for c in counters)
     print(f"{label:<22} {elapsed:7.1f} s   tasks run {run:4d}   changed {changed:3d}   skipped {skipped:3d}")
+    return result.stdout
+
+
+def slowest_tasks(output: str, count: int = 10) -> list[str]:
+    """profile_tasks' summary lines: "<role : task> ---- 1.23s"."""
+    lines = [line for line in output.splitlines() if re.search(r" -{3,} +[0-9.]+s$", line)]
+    return lines[:count]
 
 
 def main() -> None:
     server = "mongod stand-in (tests/standin)" if servers.using_standin() else f"MONGODB_BIN_DIR={servers.bin_dir()}"
     print(f"site.yml on inventories/sandbox (8 processes), binaries: {server}")
     with tempfile.TemporaryDirectory() as root:
-        env = {"MONGODB_SANDBOX_ROOT": root, "MONGODB_BIN_DIR": str(servers.bin_dir())}
+        env = {
+            "MONGODB_SANDBOX_ROOT": root,
+            "MONGODB_BIN_DIR": str(servers.bin_dir()),
+            "MONGODB_TOOLS_BIN_DIR": str(servers.tools_bin_dir()),
+        }
         try:
             measure("first run", env)
-            measure("idempotent re-run", env)
+            profiled = {**env, "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,ansible.posix.profile_tasks"}
+            rerun = measure("idempotent re-run", profiled)
+            measure("check-mode re-run", env, "--check", "--diff")
+            print("slowest tasks of the re-run:")
+            for line in slowest_tasks(rerun):
+                print("  " + " ".join(line.split()))
         finally:
             run_playbook("playbooks/sandbox-stop.yml", env=env)
 
