@@ -17,6 +17,7 @@ import time
 
 import pymongo
 import pytest
+import yaml
 from support import servers
 from support.ansible import recap, run_playbook
 from support.site import SANDBOX_INVENTORY, SITE, created_users_on, env, refused_for_privileges
@@ -114,6 +115,46 @@ def test_the_health_check_of_the_converged_sandbox_is_green_and_fail_mode_fails(
     )
     assert red.returncode != 0
     assert "the data filesystem is" in red.stdout and "alert(s)" in red.stdout
+
+
+# -- the applications' connection profile ----------------------------------------------
+
+
+def test_the_connection_profile_writes_with_ingestion_and_reads_with_the_dashboard_profile(sandbox, tmp_path):
+    """As the application account, with the rendered URIs: the ingestion profile's write
+    concern and the dashboard's read preference are what the driver uses."""
+    profile_dir = tmp_path / "with-secrets"
+    rendered = run_playbook(
+        "playbooks/connection-profile.yml",
+        *SANDBOX_INVENTORY,
+        "-e",
+        f"profile_dir={profile_dir}",
+        "-e",
+        "profile_include_secrets=true",
+        env=env(sandbox),
+    )
+    assert rendered.returncode == 0, rendered.stdout[-3000:]
+    profile = yaml.safe_load((profile_dir / "mongodb-connection.yml").read_text())
+    assert {oct(path.stat().st_mode & 0o777) for path in profile_dir.iterdir()} == {"0o600"}
+    assert profile["password"] not in rendered.stdout + rendered.stderr
+    credentials = {"username": profile["username"], "password": profile["password"]}
+    with pymongo.MongoClient(profile["profiles"]["ingestion"]["uri"], **credentials) as ingestion:
+        assert ingestion.write_concern.document == {"w": 1, "j": False, "wtimeout": 5000}
+        assert ingestion.options.pool_options.max_pool_size == 50
+        ingestion.monitoring.assets.insert_one({"_id": "profile-check", "asset_type": "vm", "data": {}})
+    with pymongo.MongoClient(profile["profiles"]["dashboard"]["uri"], **credentials) as dashboard:
+        assert (dashboard.read_preference.mongos_mode, dashboard.read_preference.max_staleness) == (
+            "secondaryPreferred",
+            90,
+        )
+        # A w: 1 write reaches the secondaries a moment later.
+        servers.wait_for(lambda: dashboard.monitoring.assets.find_one({"_id": "profile-check"}), 30)
+    public_dir = tmp_path / "without-secrets"
+    run_playbook(
+        "playbooks/connection-profile.yml", *SANDBOX_INVENTORY, "-e", f"profile_dir={public_dir}", env=env(sandbox)
+    )
+    assert "\nMONGODB_PASSWORD=" not in (public_dir / "mongodb-connection.env").read_text()
+    assert "password" not in yaml.safe_load((public_dir / "mongodb-connection.yml").read_text())
 
 
 # -- backups of the sharded cluster --------------------------------------------------------
