@@ -311,6 +311,8 @@ def aggregate(server: Server, ctx: Context) -> dict:
     for stage in pipeline:
         ((name, spec),) = stage.items()
         if name == "$indexStats":
+            # An initial source anywhere but first is 40602 ("... is only valid as the first
+            # stage in a pipeline.", src/mongo/db/pipeline/pipeline.cpp).
             raise CommandError(40602, "$indexStats is only valid as the first stage in a pipeline.", "Location40602")
         if name == "$match":
             documents = [doc for doc in documents if matcher.matches(doc, spec)]

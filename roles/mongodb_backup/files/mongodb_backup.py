@@ -268,7 +268,8 @@ def password(settings: Settings) -> str:
     return read_password(settings.tools_config)
 
 
-def client(settings: Settings, host: str, direct: bool = True):
+def client(settings: Settings, host: str, direct: bool = True, **options):
+    """The backup account's client of host; options go to pymongo (document_class...)."""
     import pymongo
 
     return pymongo.MongoClient(
@@ -280,6 +281,7 @@ def client(settings: Settings, host: str, direct: bool = True):
         serverSelectionTimeoutMS=int(settings.connect_timeout) * 1000,
         appname="mongodb-backup",
         **({"tls": True, "tlsCAFile": settings.tls_ca_file} if settings.raw.get("tls_ca_file") else {}),
+        **options,
     )
 
 
@@ -581,18 +583,9 @@ def capture_oplog(settings: Settings) -> dict:
                 raise JobError(f"replica set {name}: no base backup yet; the oplog capture starts after the first one")
             since = bases[-1]["sets"][name]["oplog"]["last"]
         member = pick_member(settings, replica_set)
-        import pymongo
         from bson.raw_bson import RawBSONDocument
 
-        with pymongo.MongoClient(
-            host=member,
-            username=settings.user,
-            password=password(settings),
-            authSource=settings.auth_source,
-            directConnection=True,
-            serverSelectionTimeoutMS=int(settings.connect_timeout) * 1000,
-            document_class=RawBSONDocument,
-        ) as connection:
+        with client(settings, member, document_class=RawBSONDocument) as connection:
             oldest = connection.local["oplog.rs"].find_one({}, sort=[("$natural", 1)])
             if oldest is None or (oldest["ts"].time, oldest["ts"].inc) > tuple(since):
                 raise JobError(
