@@ -21,7 +21,6 @@ LONGEST_FIRST = (
     "test_site_refusals.py",
     "test_replset_module.py",
     "test_site_staging_layout.py",
-    "test_molecule_scenario.py",
     "test_health_module.py",
     "test_collections_module.py",
     "test_site_fresh_check.py",

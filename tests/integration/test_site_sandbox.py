@@ -19,8 +19,8 @@ import pymongo
 import pytest
 import yaml
 from support import servers
-from support.ansible import recap, run_playbook
-from support.site import SANDBOX_INVENTORY, SITE, created_users_on, env, refused_for_privileges
+from support.ansible import recap, run_molecule, run_playbook
+from support.site import ADVERTISED_ADDRESS, SANDBOX_INVENTORY, SITE, created_users_on, env, refused_for_privileges
 
 MONGOS_PORT = 28017
 SHARD_PORTS = {"sandbox-shard-01": (28101, 28102, 28103), "sandbox-shard-02": (28201, 28202, 28203)}
@@ -95,6 +95,23 @@ def test_second_run_changes_nothing(sandbox):
     counters = recap(result.stdout)
     assert len(counters) == 8
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values())
+
+
+def test_the_molecule_verifier_passes_on_the_converged_sandbox(sandbox):
+    """The scenario's testinfra checks (molecule/sandbox/tests) against this sandbox, before
+    any test below moves a primary or changes a setting: the suite converges once."""
+    result = run_molecule(
+        "verify",
+        env={
+            "MONGODB_VERIFY_SANDBOX_ROOT": str(sandbox),
+            "MONGODB_TEST_ADVERTISED_ADDRESS": ADVERTISED_ADDRESS or "",
+            "MONGODB_SANDBOX_PORT_OFFSET": "0",
+        },
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "Verifier completed successfully" in output
+    assert re.search(r"= [1-9][0-9]* passed, [0-9]+ skipped in ", output), output[-3000:]
 
 
 # -- health ----------------------------------------------------------------------------------

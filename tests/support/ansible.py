@@ -83,3 +83,24 @@ def command_names(result: dict) -> list[str]:
         assert isinstance(operation["summary"], str) and operation["summary"], operation
         assert operation["kind"] in operation["command"], operation
     return [operation["kind"] for operation in result["operations"]]
+
+
+def run_molecule(action: str, env: dict | None = None, timeout: float = 1200) -> subprocess.CompletedProcess:
+    """`molecule <action> -s sandbox` from the project directory, with the project's venv first on PATH."""
+    environment = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+        "PY_COLORS": "0",
+        "ANSIBLE_NOCOLOR": "1",
+        **(env or {}),
+    }
+    return subprocess.run(
+        [str(BIN / "molecule"), action, "-s", "sandbox"],
+        cwd=PROJECT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -9,9 +9,17 @@ import pymongo
 import pytest
 import yaml
 
-SANDBOX_ROOT = os.environ["MONGODB_SANDBOX_ROOT"]
+# The scenario's own sandbox, or one that tests/integration/test_site_sandbox.py converged
+# and hands over (MONGODB_VERIFY_SANDBOX_ROOT) so that the suite converges it once.
+SANDBOX_ROOT = os.environ.get("MONGODB_VERIFY_SANDBOX_ROOT") or os.environ["MONGODB_SANDBOX_ROOT"]
 # The sandbox's ports (hosts.yml) moved by MONGODB_SANDBOX_PORT_OFFSET, as the inventory does.
 OFFSET = int(os.environ.get("MONGODB_SANDBOX_PORT_OFFSET") or 0)
+# Set when the sandbox was converged with tests/inventories/advertised-address.yml: every
+# process also listens on, and is known by, this non-loopback address, and the last
+# member of shard 02 is an arbiter.
+ADVERTISED = os.environ.get("MONGODB_TEST_ADVERTISED_ADDRESS") or ""
+ADDRESS = ADVERTISED or "127.0.0.1"
+ARBITER_PORT = 28203
 
 
 def port(base: int) -> int:
@@ -70,7 +78,7 @@ def test_keyfile_is_readable_by_the_owner_only(host, process):
 
 def test_network_settings(config, process):
     assert config["net"]["port"] == process["port"]
-    assert config["net"]["bindIp"] == "127.0.0.1"
+    assert config["net"]["bindIp"] == ",".join(["127.0.0.1"] + ([ADVERTISED] if ADVERTISED else []))
     assert config["net"]["maxIncomingConnections"] == 1000
     assert config["security"]["keyFile"] == f"{process['home']}/keyfile"
 
@@ -98,7 +106,7 @@ def test_mongod_replica_set_and_cluster_role(config, process):
 def test_mongos_points_at_the_config_servers(config, process):
     if process["kind"] != "mongos":
         pytest.skip("only mongos has configDB")
-    assert config["sharding"]["configDB"] == f"sandbox-cfg/127.0.0.1:{port(28019)}"
+    assert config["sharding"]["configDB"] == f"sandbox-cfg/{ADDRESS}:{port(28019)}"
     assert "storage" not in config
 
 
@@ -111,8 +119,10 @@ def test_data_directory_belongs_to_the_service_account(host, process):
     assert data.user == USER
 
 
-def test_process_listens_on_its_port_only_on_loopback(host, process):
+def test_process_listens_on_its_port_only_on_its_bound_addresses(host, process):
     assert host.socket(f"tcp://127.0.0.1:{process['port']}").is_listening
+    if ADVERTISED:
+        assert host.socket(f"tcp://{ADVERTISED}:{process['port']}").is_listening
     assert not host.socket(f"tcp://0.0.0.0:{process['port']}").is_listening
 
 
@@ -158,7 +168,10 @@ def mongos():
 )
 def test_replica_sets_have_the_inventory_members_and_priorities(base_port, set_name, members):
     client = _admin(port(base_port), directConnection=True)
-    members = {f"127.0.0.1:{port(base)}": priority for base, priority in members.items()}
+    members = {
+        f"{ADDRESS}:{port(base)}": 0 if ADVERTISED and base == ARBITER_PORT else priority
+        for base, priority in members.items()
+    }
     try:
         config = client.admin.command("replSetGetConfig")["config"]
         status = client.admin.command("replSetGetStatus")
