@@ -1,6 +1,7 @@
 """Benchmark: wall time and task counts of site.yml on the sandbox: the first run, the
 converged re-run and a check-mode re-run, then the re-run's ten slowest tasks
-(ansible.posix.profile_tasks).
+(ansible.posix.profile_tasks), then how many templates a plain re-run compiles and in
+how many worker processes (tests/bench/callback_plugins/template_compiles.py).
 
 Prints numbers; asserts nothing. Uses MONGODB_BIN_DIR when set, the stand-in otherwise
 (the output says which). Needs the sandbox ports (28017-28203) free.
@@ -60,6 +61,16 @@ def main() -> None:
             print("slowest tasks of the re-run:")
             for line in slowest_tasks(rerun):
                 print("  " + " ".join(line.split()))
+            counted = {
+                **env,
+                "ANSIBLE_CALLBACK_PLUGINS": str(Path(__file__).resolve().parent / "callback_plugins"),
+                "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.timer,template_compiles",
+                "BENCH_TEMPLATE_LOG": str(Path(root) / "template-compiles.jsonl"),
+            }
+            counted_run = measure("re-run, compiles counted", counted)
+            for line in counted_run.splitlines():
+                if line.startswith("TEMPLATE"):
+                    print("  " + line)
         finally:
             run_playbook("playbooks/sandbox-stop.yml", env=env)
 
