@@ -10,21 +10,28 @@ PROJECT = Path(__file__).resolve().parents[2]
 BIN = PROJECT / ".venv" / "bin"
 
 
+def _run_in_project(command: list[str], env: dict | None, timeout: float) -> subprocess.CompletedProcess:
+    """command from the project directory, with the project's Ansible settings and the
+    venv first on PATH, without colours; returns the finished process."""
+    environment = {
+        **os.environ,
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PY_COLORS": "0",
+        **(env or {}),
+    }
+    return subprocess.run(
+        command, cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
 def run_playbook(
     playbook: str, *args: str, env: dict | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess:
     """ansible-playbook from the project directory; returns the finished process."""
-    environment = {
-        **os.environ,
-        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        **(env or {}),
-    }
-    command = [str(BIN / "ansible-playbook"), playbook, *args]
-    return subprocess.run(
-        command, cwd=PROJECT, env=environment, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    return _run_in_project([str(BIN / "ansible-playbook"), playbook, *args], env, timeout)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:
@@ -86,21 +93,5 @@ def command_names(result: dict) -> list[str]:
 
 
 def run_molecule(action: str, env: dict | None = None, timeout: float = 1200) -> subprocess.CompletedProcess:
-    """`molecule <action> -s sandbox` from the project directory, with the project's venv first on PATH."""
-    environment = {
-        **os.environ,
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"),
-        "PY_COLORS": "0",
-        "ANSIBLE_NOCOLOR": "1",
-        **(env or {}),
-    }
-    return subprocess.run(
-        [str(BIN / "molecule"), action, "-s", "sandbox"],
-        cwd=PROJECT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    """`molecule <action> -s sandbox` from the project directory; returns the finished process."""
+    return _run_in_project([str(BIN / "molecule"), action, "-s", "sandbox"], env, timeout)
