@@ -130,6 +130,7 @@ operations:
   elements: dict
 """
 
+import dataclasses
 import datetime
 import time
 
@@ -159,15 +160,9 @@ from ansible.module_utils.mongodb_health import (
     unused_indexes,
 )
 
-THRESHOLDS = {
-    "max_connection_ratio": {"type": "float", "default": 0.8},
-    "max_slow_ops_per_minute": {"type": "int", "default": 10},
-    "slow_op_ms": {"type": "int", "default": 100},
-    "max_replication_lag_seconds": {"type": "float", "default": 10},
-    "max_disk_ratio": {"type": "float", "default": 0.85},
-    "min_cache_hit_ratio": {"type": "float", "default": 0.95},
-    "unused_index_min_age_hours": {"type": "float", "default": 168},
-}
+# The thresholds' options, named, typed and defaulted as the Thresholds fields (their
+# annotations, strings under postponed evaluation, are Ansible's type names).
+THRESHOLDS = {field.name: {"type": field.type, "default": field.default} for field in dataclasses.fields(Thresholds)}
 
 
 def argument_spec() -> dict:

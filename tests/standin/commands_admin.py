@@ -7,6 +7,7 @@ import socket
 import time
 
 from . import auth, replset
+from .diagnostics import cache_section
 from .errors import CommandError
 from .server import MAX_WIRE_VERSION, Context, Server, now
 
@@ -117,8 +118,6 @@ def server_status(server: Server, ctx: Context) -> dict:
             "persistent": True,
             "supportsCommittedReads": True,
         }
-        from .diagnostics import cache_section
-
         cache = cache_section(server)
         cache_gb = engine.get("wiredTiger", {}).get("engineConfig", {}).get("cacheSizeGB")
         if cache_gb is not None:

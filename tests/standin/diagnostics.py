@@ -39,6 +39,7 @@ import os
 from bson.int64 import Int64
 
 from .server import Context, Server, now
+from .storage import Collection
 
 LEVELS = {"off": 0, "slowOp": 1, "all": 2}
 DEFAULT_SLOW_MS = 100
@@ -103,8 +104,6 @@ def record(server: Server, ctx: Context, millis: int) -> None:
     with server.lock:
         coll = server.store.collection(ctx.db, "system.profile")
         if coll is None:
-            from .storage import Collection
-
             coll = Collection("collection", {"capped": True, "size": 1024 * 1024})
             server.store.add_collection(ctx.db, "system.profile", coll)
         coll.documents.append(entry)
