@@ -43,10 +43,9 @@ sandbox-standin: setup ## DEMONSTRATION ONLY: run the sandbox against the mongod
 sandbox-stop: setup ## Stop every sandbox process (data is kept).
 	ansible-playbook playbooks/sandbox-stop.yml $(ARGS)
 
-# The checks run beside the integration tests, whose workers leave part of the two cores
-# idle while servers elect and catch up; each target's output is printed when it ends.
-test: setup ## The whole test suite (what .ci/run runs): lint, syntax and unit checks beside the integration tests (molecule among them).
-	$(MAKE) --no-print-directory -j4 --output-sync=target lint syntax unit integration
+test: setup ## The whole test suite (what .ci/run runs): the checks side by side, then the integration tests (molecule among them).
+	$(MAKE) --no-print-directory -j3 --output-sync=target lint syntax unit
+	$(MAKE) --no-print-directory integration
 
 lint: setup ## yamllint, ansible-lint (production profile), ruff.
 	yamllint --strict .
