@@ -103,16 +103,21 @@ def mongodb_replica_sets(hosts: list[str], hostvars: Mapping) -> list[dict]:
 
 def mongodb_process_groups(hosts: list[str], hostvars: Mapping) -> list[dict]:
     """Every replica set of the hosts with all its members (arbiters too), then the
-    routers: [{name, members: [host:port]}], in inventory order (the health check's groups)."""
+    routers: [{name, members: [host:port], hosts: [inventory host]}], the config server
+    set first, then the other sets in inventory order (the health check's groups, and the
+    order a rolling restart takes them in)."""
     groups: dict[str, dict] = {}
     for host in hosts:
         variables = hostvars.get(host) or {}
         router = "mongodb_mongos" in variables.get("group_names", [])
         name = "routers" if router else variables.get("mongodb_replset_name", "")
         if name:
-            entry = groups.setdefault(name, {"name": name, "members": []})
+            rank = 2 if router else 0 if variables.get("mongodb_cluster_role") == "configsvr" else 1
+            entry = groups.setdefault(name, {"name": name, "members": [], "hosts": [], "rank": rank})
             entry["members"].append(mongodb_member_address(host, hostvars))
-    return sorted(groups.values(), key=lambda group: group["name"] == "routers")
+            entry["hosts"].append(host)
+    ordered = sorted(groups.values(), key=lambda group: group["rank"])
+    return [{key: value for key, value in group.items() if key != "rank"} for group in ordered]
 
 
 def mongodb_shard_connections(groups: Mapping, hostvars: Mapping) -> list[dict]:

@@ -168,3 +168,51 @@ def test_a_primary_shut_down_cleanly_hands_over_before_the_election_timeout(star
     started = time.monotonic()
     servers.wait_for(lambda: primary_of(members[1:]) is not None, 9)
     assert time.monotonic() - started < 9
+
+
+def test_a_stepped_down_primary_hands_over_at_once(start_set):
+    """replSetStepDown waits for a caught-up secondary and hands it the election
+    (enableElectionHandoff), so the set does not wait for the 10 s election timeout."""
+    members = start_set([{"priority": 2}, {}, {}], electionTimeoutMillis=10000)
+    client = set_client(members)
+    client.failover.get_collection("probe", write_concern=MAJORITY).insert_one({"_id": 1})
+    started = time.monotonic()
+    reply = members[0].client().admin.command("replSetStepDown", 60, secondaryCatchUpPeriodSecs=10)
+    assert reply["ok"] == 1
+    assert hello(members[0])["isWritablePrimary"] is False
+    servers.wait_for(lambda: primary_of(members[1:]) is not None, 9)
+    assert time.monotonic() - started < 9
+    client.close()
+
+
+def test_step_down_refusals_use_the_documented_codes(start_set):
+    members = start_set([{"priority": 2}, {}, {}])
+    primary, secondary = members[0].client(), members[1].client()
+    cases = [
+        (secondary.admin, {"replSetStepDown": 60}, 10107),  # not primary so can't step down
+        (primary.admin, {"replSetStepDown": 5}, 2),  # shorter than the 10 s catch-up period
+        (primary.admin, {"replSetStepDown": -1}, 2),
+        (primary.admin, {"replSetStepDown": 60, "secondaryCatchUpPeriodSecs": -1}, 2),
+        (primary.admin, {"replSetStepDown": 60, "secondaryCatchUpPeriodSecs": "10"}, 14),
+        (primary.failover, {"replSetStepDown": 60}, 13),  # admin only
+    ]
+    for database, command, code in cases:
+        # pymongo raises NotPrimaryError (not an OperationFailure) for 10107.
+        with pytest.raises(pymongo.errors.PyMongoError) as refused:
+            database.command(command)
+        assert refused.value.details["code"] == code, (command, refused.value.details)
+    assert hello(members[0])["isWritablePrimary"] is True
+
+
+def test_step_down_without_a_caught_up_majority_times_out_and_stays_primary(start_set):
+    """Primary-secondary-arbiter with the secondary down: no majority of the voters can
+    hold the primary's last write, so the step-down gives up after the catch-up period."""
+    members = start_set([{"priority": 2}, {}, {"arbiterOnly": True}])
+    servers.kill(members[1])
+    primary = members[0].client()
+    primary.failover.command("insert", "probe", documents=[{"_id": 1}], writeConcern={"w": 1})
+    with pytest.raises(pymongo.errors.OperationFailure) as refused:
+        primary.admin.command("replSetStepDown", 10, secondaryCatchUpPeriodSecs=2)
+    assert refused.value.code == 262
+    assert "No electable secondaries caught up" in str(refused.value)
+    assert hello(members[0])["isWritablePrimary"] is True

@@ -288,6 +288,49 @@ def test_a_run_with_a_member_of_each_shard_down_converges_the_rest_and_names_the
             start_member(sandbox, host)
 
 
+def app_client(root) -> pymongo.MongoClient:
+    """The application account through mongos, with retryable writes and w: majority."""
+    return pymongo.MongoClient(
+        "127.0.0.1",
+        MONGOS_PORT,
+        username="monitoring_app",
+        password=secret(root, "app"),
+        authSource="admin",
+        retryWrites=True,
+        w="majority",
+        wTimeoutMS=60000,
+        serverSelectionTimeoutMS=30000,
+    )
+
+
+class Writer:
+    """Inserts numbered documents into a collection from a thread until stopped; records
+    the acknowledged numbers and the failures."""
+
+    def __init__(self, collection):
+        self.collection = collection
+        self.acknowledged: list[int] = []
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write)
+        self._thread.start()
+
+    def _write(self) -> None:
+        number = 0
+        while not self._stop.is_set():
+            try:
+                self.collection.insert_one({"_id": number, "at": time.time()})
+                self.acknowledged.append(number)
+            except pymongo.errors.PyMongoError as error:
+                self.failures.append(f"{number}: {error}")
+                time.sleep(0.5)
+            number += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+
 def test_the_application_keeps_writing_through_mongos_when_a_shard_primary_dies(sandbox):
     """The application account writes with retryable writes and w: majority through mongos
     while the primary of its database's shard is killed: writes go on once a new primary
@@ -295,41 +338,17 @@ def test_the_application_keeps_writing_through_mongos_when_a_shard_primary_dies(
     with admin_client(sandbox) as admin:
         shard = admin.config.databases.find_one({"_id": "monitoring"})["primary"]
     port = shard_primary_port(sandbox, shard)
-    app = pymongo.MongoClient(
-        "127.0.0.1",
-        MONGOS_PORT,
-        username="monitoring_app",
-        password=secret(sandbox, "app"),
-        authSource="admin",
-        retryWrites=True,
-        w="majority",
-        wTimeoutMS=60000,
-        serverSelectionTimeoutMS=30000,
-    )
+    app = app_client(sandbox)
     probe = app.monitoring.failover_probe
-    acknowledged, failures, stop = [], [], threading.Event()
-
-    def write() -> None:
-        number = 0
-        while not stop.is_set():
-            try:
-                probe.insert_one({"_id": number, "at": time.time()})
-                acknowledged.append(number)
-            except pymongo.errors.PyMongoError as error:
-                failures.append(f"{number}: {error}")
-                time.sleep(0.5)
-            number += 1
-
-    writer = threading.Thread(target=write)
-    writer.start()
+    writer = Writer(probe)
     try:
-        servers.wait_for(lambda: len(acknowledged) >= 10, 30)
+        servers.wait_for(lambda: len(writer.acknowledged) >= 10, 30)
         kill_member(sandbox, HOST_OF_PORT[port])
-        killed_at = len(acknowledged)
-        servers.wait_for(lambda: len(acknowledged) >= killed_at + 20, 90)
+        killed_at = len(writer.acknowledged)
+        servers.wait_for(lambda: len(writer.acknowledged) >= killed_at + 20, 90)
     finally:
-        stop.set()
-        writer.join(60)
+        writer.stop()
+    acknowledged = writer.acknowledged
     assert shard_primary_port(sandbox, shard) != port
     stored = {doc["_id"] for doc in probe.find({}, {"_id": 1})}
     assert set(acknowledged) <= stored, f"acknowledged but lost: {sorted(set(acknowledged) - stored)[:10]}"
@@ -339,4 +358,64 @@ def test_the_application_keeps_writing_through_mongos_when_a_shard_primary_dies(
             lambda: set(acknowledged) <= {doc["_id"] for doc in member.monitoring.failover_probe.find({}, {"_id": 1})},
             60,
         )
+    app.close()
+
+
+# -- day 2: a rolling restart (last: it restarts every process) -------------------------
+
+ROLLING_RESTART = "playbooks/rolling-restart.yml"
+
+
+def pids(root) -> dict[str, int]:
+    return {path.parent.name: int(path.read_text().strip()) for path in root.glob("sandbox-*/mongo[ds].pid")}
+
+
+def changed_by(output: str, *tasks: str) -> list[str]:
+    """The hosts, in order, that the tasks whose titles end with one of tasks changed."""
+    hosts = []
+    for block in re.split(r"^(?:TASK|RUNNING HANDLER) \[", output, flags=re.MULTILINE)[1:]:
+        title, _, body = block.partition("]")
+        if title.endswith(tasks):
+            hosts += re.findall(r"^changed: \[([^\]]+)\]", body, re.MULTILINE)
+    return hosts
+
+
+def test_a_rolling_restart_restarts_every_process_once_while_the_application_writes(sandbox):
+    """Check mode first (nothing restarts), then the restart: every process once, in
+    order (config servers, each shard with its primary last, the router), each shard's
+    primary stepped down before its restart, the balancer off meanwhile and back after;
+    the application writes through mongos all along and loses nothing."""
+    before = pids(sandbox)
+    checked = run_playbook(ROLLING_RESTART, *SANDBOX_INVENTORY, "--check", env=env(sandbox))
+    assert checked.returncode == 0, checked.stdout[-5000:]
+    assert pids(sandbox) == before
+    # The preferred (priority 2) members are primary again after the fault tests.
+    preferred = {shard: ports[0] for shard, ports in SHARD_PORTS.items()}
+    servers.wait_for(lambda: all(shard_primary_port(sandbox, s) == p for s, p in preferred.items()), 90)
+    app = app_client(sandbox)
+    probe = app.monitoring.rolling_restart_probe
+    writer = Writer(probe)
+    try:
+        servers.wait_for(lambda: len(writer.acknowledged) >= 10, 30)
+        result = run_playbook(ROLLING_RESTART, *SANDBOX_INVENTORY, env=env(sandbox))
+        at_end = len(writer.acknowledged)
+        servers.wait_for(lambda: len(writer.acknowledged) >= at_end + 10, 60)
+    finally:
+        writer.stop()
+    assert result.returncode == 0, result.stdout[-5000:]
+    after = pids(sandbox)
+    assert sorted(after) == sorted(before)
+    assert [host for host in before if after[host] == before[host]] == []
+    restarted = changed_by(result.stdout, "Restart mongod", "Restart mongos")
+    assert sorted(restarted) == sorted(before)
+    assert restarted[0] == "sandbox-cfg-1" and restarted[-1] == "sandbox-mongos-1"
+    primaries = [HOST_OF_PORT[port] for port in preferred.values()]
+    for primary in primaries:
+        shard = [HOST_OF_PORT[port] for port in SHARD_PORTS[f"sandbox-shard-{primary[13:15]}"]]
+        assert max(restarted.index(member) for member in shard) == restarted.index(primary)
+    assert changed_by(result.stdout, "Step this member down if it is its set's primary") == primaries
+    assert writer.failures == []
+    assert probe.count_documents({}) == len(writer.acknowledged)
+    with admin_client(sandbox) as admin:
+        assert admin.admin.command("balancerStatus")["mode"] == "full"
     app.close()

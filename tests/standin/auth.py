@@ -80,6 +80,7 @@ CLUSTER_MANAGE = {
     "balancerStop",
     "shutdown",
     "configureCollectionBalancing",
+    "replSetStepDown",  # replSetStateChange (builtin_roles.yml: clusterManager)
 }
 
 # backup is __queryableBackup plus backup in builtin_roles.yml: find on every database

@@ -32,6 +32,18 @@ kDefaultElectionTimeoutPeriod); both are config settings.
 - A primary asked to shut down hands over first: it asks its freshest electable
   secondary to stand at once (enableElectionHandoff, docs "Server Parameters";
   replication_coordinator_impl.cpp, stepUpRequestSkipDryRun).
+- replSetStepDown (src/mongo/db/repl/repl_set_commands.cpp, CmdReplSetStepDown, needs
+  replSetStateChange; replication_coordinator_impl.cpp, stepDown and
+  _performElectionHandoff; topology_coordinator.cpp, tryToStartStepDown): a period of 0
+  or not a number means 60, a negative one BadValue (2); secondaryCatchUpPeriodSecs
+  defaults to 10 (0 with force), is an integer (TypeMismatch 14 otherwise), not negative
+  (2) and not longer than the period (2); on a non-primary NotWritablePrimary (10107).
+  The primary stops taking writes and waits up to the catch-up period for a majority of
+  the voters, one of them electable, to hold its last optime; then it steps down and
+  hands the election to the freshest of them. Not caught up in time: ExceededTimeLimit
+  (262), still primary, unless force. It does not stand for election for the period.
+  The wait happens outside the catalogue lock, as the real one releases the RSTL while
+  secondaries catch up.
 - A restarted member starts as a secondary whatever it was before, and learns the
   primary from heartbeats.
 - Configs travel with heartbeats too: a member that missed a reconfig while it was down
@@ -43,6 +55,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import logging
 import threading
 import time
@@ -50,6 +63,7 @@ import time
 import pymongo
 
 from . import replication, replset
+from .errors import CommandError
 from .server import Context, Server
 
 log = logging.getLogger("standin")
@@ -185,6 +199,8 @@ def run_election(server: Server, reason: str) -> bool:
     me = replset.my_member(server)
     if not current or not me or not replset.electable(me) or replset.syncing(server):
         return False
+    if time.monotonic() < _clock(server).get("stepdown_until", 0):  # StepDownPeriodActive
+        return False
     peers = _peers(server)
     term = max([replset.term(server)] + [p["term"] for p in peers.values() if p.get("healthy")]) + 1
     with server.lock:
@@ -223,18 +239,86 @@ def hand_over(server: Server) -> None:
     with server.lock:
         _set_primary(server, None)
     _heartbeat_round(server)  # the stepdown looks for a caught-up secondary as it is now
+    _hand_election_to_a_caught_up_member(server, current)
+
+
+def _caught_up_electable(server: Server, current: dict) -> list[dict]:
     mine = replication.optime(server)
-    candidates = [
+    return [
         m
         for m in current["members"]
         if not replset.is_me(server, m["host"]) and replset.electable(m) and _peer_optime(server, m["host"]) >= mine
     ]
+
+
+def _hand_election_to_a_caught_up_member(server: Server, current: dict) -> None:
+    candidates = _caught_up_electable(server, current)
     for member in sorted(candidates, key=lambda m: (-m["priority"], m["_id"])):
         try:
             replset.send_internal(server, member["host"], {"standinStepUp": 1}, 1000)
             return
         except pymongo.errors.PyMongoError:
             continue
+
+
+def repl_set_step_down(server: Server, ctx: Context) -> dict:
+    """replSetStepDown: the rules of the module docstring, in the order the server checks them."""
+    if ctx.db != "admin":  # a ReplSetCommand is adminOnly
+        raise CommandError(13, "replSetStepDown may only be run against the admin database.", "Unauthorized")
+    current = replset.require_initiated(server)
+    period = ctx.body["replSetStepDown"]
+    period = int(period) if isinstance(period, (int, float)) and not isinstance(period, bool) else 0
+    if period == 0:
+        period = 60
+    elif period < 0:
+        raise CommandError(2, "stepdown period must be a positive integer", "BadValue")
+    force = bool(ctx.body.get("force"))
+    catch_up = ctx.body.get("secondaryCatchUpPeriodSecs", 0 if force else 10)
+    if not isinstance(catch_up, (int, float)) or isinstance(catch_up, bool):
+        raise CommandError(
+            14,
+            f'Expected field "secondaryCatchUpPeriodSecs" to have numeric type, but found {type(catch_up).__name__}',
+            "TypeMismatch",
+        )
+    if catch_up < 0:
+        raise CommandError(2, "secondaryCatchUpPeriodSecs period must be a positive or absent", "BadValue")
+    if period < catch_up:
+        raise CommandError(2, "stepdown period must be longer than secondaryCatchUpPeriodSecs", "BadValue")
+    if not replset.is_primary(server):
+        raise CommandError(10107, "not primary so can't step down", "NotWritablePrimary")
+    deadline = time.monotonic() + catch_up
+    with server.lock:
+        server.extra_state["stepping_down"] = True  # writes are refused from here on
+    try:
+        while not _safe_to_step_down(server, current):
+            if time.monotonic() >= deadline:
+                if force:
+                    break
+                stamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+                raise CommandError(
+                    262,
+                    f"No electable secondaries caught up as of {stamp}. Please use the replSetStepDown command "
+                    "with the argument {force: true} to force node to step down.",
+                    "ExceededTimeLimit",
+                )
+            time.sleep(0.2)
+            _heartbeat_round(server)
+        _clock(server)["stepdown_until"] = time.monotonic() + period
+        with server.lock:
+            _set_primary(server, None)
+    finally:
+        with server.lock:
+            server.extra_state.pop("stepping_down", None)
+    log.info("stepped down for %s s (replSetStepDown)", period)
+    if not force:
+        _hand_election_to_a_caught_up_member(server, current)
+    return {}
+
+
+def _safe_to_step_down(server: Server, current: dict) -> bool:
+    """A majority of the voters hold this primary's last optime, and one of them is electable."""
+    majority = replication.satisfied(server, {"w": "majority"}, replication.optime(server))
+    return majority and bool(_caught_up_electable(server, current))
 
 
 def _peer_optime(server: Server, host: str) -> tuple[int, int]:
@@ -383,4 +467,5 @@ HANDLERS = {
     "standinRequestVote": (standin_request_vote, False),
     "standinNewPrimary": (standin_new_primary, False),
     "standinStepUp": (standin_step_up, False),
+    "replSetStepDown": (repl_set_step_down, False),
 }

@@ -391,7 +391,7 @@ def wanted_write_concern(server: Server, ctx: Context) -> dict:
     return {"w": "majority" if w == "majority" else 1, **(stated or {})}
 
 
-def _satisfied(server: Server, concern: dict, written: tuple[int, int]) -> bool:
+def satisfied(server: Server, concern: dict, written: tuple[int, int]) -> bool:
     members = replset.config(server)["members"]
     known = server.extra_state.get("member_optimes", {})
 
@@ -423,7 +423,7 @@ def await_write_concern(server: Server, ctx: Context, reply: dict) -> None:
     written = (entry["t"], entry["ts"])
     timeout_ms = int(concern.get("wtimeout") or 0)
     deadline = time.monotonic() + timeout_ms / 1000 if timeout_ms else None
-    while not _satisfied(server, concern, written):
+    while not satisfied(server, concern, written):
         if server.shutting_down.is_set() or (deadline is not None and time.monotonic() > deadline):
             reply["writeConcernError"] = {
                 "code": 64,

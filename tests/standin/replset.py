@@ -329,7 +329,7 @@ def _require_replset(server: Server) -> None:
         raise CommandError(76, "not running with --replSet", "NoReplicationEnabled")
 
 
-def _require_initiated(server: Server) -> dict:
+def require_initiated(server: Server) -> dict:
     _require_replset(server)
     current = config(server)
     if not current:
@@ -382,7 +382,7 @@ def mark_newly_added(current: dict, new_config: dict, force: bool) -> None:
 
 
 def repl_set_reconfig(server: Server, ctx: Context) -> dict:
-    current = _require_initiated(server)
+    current = require_initiated(server)
     force = bool(ctx.body.get("force"))
     if not force and not is_primary(server):
         raise CommandError(10107, "replSetReconfig should only be run on a writable PRIMARY", "NotWritablePrimary")
@@ -456,7 +456,7 @@ def repl_set_get_config(server: Server, ctx: Context) -> dict:
     CmdReplSetGetConfig (src/mongo/db/repl/repl_set_commands.cpp) and
     MemberConfig::toBSONWithoutNewlyAdded; jstests/replsets/test_only_repl_commands.js.
     """
-    current = _require_initiated(server)
+    current = require_initiated(server)
     include_flags = bool(ctx.body.get("$_internalIncludeNewlyAdded"))
     if include_flags and not test_commands_enabled(server):
         raise CommandError(
@@ -577,7 +577,7 @@ def _member_answer(server: Server, member: dict) -> dict | None:
 
 
 def repl_set_get_status(server: Server, ctx: Context) -> dict:
-    current = _require_initiated(server)
+    current = require_initiated(server)
     members = []
     for member in current["members"]:
         answer = _member_answer(server, member)
@@ -651,7 +651,9 @@ def topology_fields(server: Server, ctx: Context) -> dict | None:
         "setVersion": current["version"],
         "hosts": [m["host"] for m in visible if electable(m)],
         "me": me["host"],
-        primary_key: me["host"] == primary,
+        # A primary stepping down says it is not writable while it waits
+        # (replication_coordinator_impl.cpp, _waitingForRSTLAtStepDown).
+        primary_key: me["host"] == primary and not server.extra_state.get("stepping_down"),
         "secondary": me["host"] != primary and not me["arbiterOnly"],
         "lastWrite": {"lastWriteDate": now(), "opTime": {"ts": Timestamp(_last_counter(server), 0), "t": term(server)}},
     }
@@ -681,7 +683,7 @@ def guard_write(server: Server, ctx: Context) -> None:
     """Writes go to the primary only, as on a real replica set."""
     if ctx.name not in REPLICATED or ctx.db == "local":
         return
-    if set_name(server) and not is_primary(server):
+    if set_name(server) and (not is_primary(server) or server.extra_state.get("stepping_down")):
         raise CommandError(10107, "not primary", "NotWritablePrimary")
 
 

@@ -22,6 +22,10 @@ log = logging.getLogger("standin")
 
 # Wire versions: https://github.com/mongodb/mongo/blob/master/src/mongo/db/wire_version.h
 MAX_WIRE_VERSION = {"7.0": 21, "8.0": 25}
+# Commands that wait, and take the catalogue lock themselves only for what they change:
+# awaitable hello, and replSetStepDown, which waits for the secondaries to catch up (the
+# real one releases the RSTL meanwhile: replication_coordinator_impl.cpp, stepDown).
+OUTSIDE_THE_LOCK = {"hello", "ismaster", "replsetstepdown"}
 
 Handler = Callable[["Server", "Context"], dict]
 
@@ -121,8 +125,7 @@ class Server:
             self.opcounters["command"] += 1
             for gate in self.gates:
                 gate(self, ctx)
-            if name.lower() in ("hello", "ismaster"):
-                # Awaitable hello waits outside the catalogue lock.
+            if name.lower() in OUTSIDE_THE_LOCK:
                 reply = handler_entry[0](self, ctx)
             else:
                 with self.lock:

@@ -1,0 +1,315 @@
+#!/usr/bin/python
+"""What a rolling restart asks of the members: are they fit, step a primary down, is one back."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: mongodb_member
+short_description: Survey a deployment before a rolling restart, step a primary down, wait for a member
+description:
+  - "C(action=survey): reads every process of O(groups) (each replica set from its
+    primary's C(replSetGetStatus), each router with C(ping)) and says whether a rolling
+    restart may start: one primary per set that sees every member in PRIMARY, SECONDARY or
+    ARBITER, each secondary within O(max_replication_lag_seconds), every router answering.
+    Returns the restart order (RV(order)) and, with routers, the balancer's mode.
+    Read-only."
+  - "C(action=step_down): when the member at O(login_host):O(login_port) is primary, sends
+    C(replSetStepDown) (O(step_down_seconds), C(secondaryCatchUpPeriodSecs)
+    O(catch_up_seconds)) and waits until it names another primary; a member that is not
+    primary is left alone, and so is the only electable member of a set (with a warning:
+    the set has no primary while it restarts). MongoDB refuses with C(ExceededTimeLimit) (262) when no
+    electable secondary caught up within the catch-up period; the module then fails and
+    the member stays primary. Check mode says whether it would step down."
+  - "C(action=wait): waits up to O(timeout) until the member is back in service: a router
+    answers, an arbiter is ARBITER, a data-bearing member is PRIMARY or a SECONDARY that
+    knows its primary and is within O(max_replication_lag_seconds). Read-only."
+  - The account needs C(clusterMonitor) for the survey and the wait, and
+    C(replSetStateChange) (C(clusterManager), or C(root)) to step down; arbiters, which
+    have no users, are only asked C(hello).
+  - Written for this project because C(community.mongodb.mongodb_stepdown) steps down
+    without waiting until another member is primary (nor sets a set's only electable
+    member apart), and
+    C(community.mongodb.mongodb_status) checks one replica set without lag or order.
+options:
+  action:
+    description: What to do.
+    type: str
+    choices: [survey, step_down, wait]
+    required: true
+  groups:
+    description:
+      - For C(survey). The groups in restart order, each C(name), C(members) (C(host:port))
+        and C(hosts) (the inventory host of each member); the group named C(routers) holds the mongos.
+    type: list
+    elements: dict
+    default: []
+  max_replication_lag_seconds:
+    description: A secondary further behind its primary is not healthy.
+    type: float
+    default: 10
+  step_down_seconds:
+    description: For C(step_down). Seconds the old primary does not stand for election.
+    type: int
+    default: 60
+  catch_up_seconds:
+    description: For C(step_down). Seconds the primary waits for an electable secondary to catch up.
+    type: int
+    default: 10
+  timeout:
+    description: Seconds to wait for a new primary (C(step_down)) or for the member (C(wait)).
+    type: int
+    default: 300
+extends_documentation_fragment:
+  - mongodb_connection
+author: monitoring-store maintainers
+"""
+
+EXAMPLES = r"""
+- name: Refuse to restart anything unless every member is healthy
+  mongodb_member:
+    action: survey
+    login_user: admin
+    login_password: "{{ mongodb_admin_password }}"
+    groups:
+      - {name: rs0, members: [db1:27017, db2:27017, db3:27017], hosts: [db1, db2, db3]}
+
+- name: Step this member down if it is primary
+  mongodb_member:
+    action: step_down
+    login_port: 27017
+    login_user: admin
+    login_password: "{{ mongodb_admin_password }}"
+"""
+
+RETURN = r"""
+ok:
+  description: For C(survey). Every process is fit for a restart.
+  returned: always
+  type: bool
+problems:
+  description: For C(survey). Why it is not, one sentence per process or set.
+  returned: always
+  type: list
+  elements: str
+order:
+  description: For C(survey). Inventory hosts in restart order (each set's primary last).
+  returned: always
+  type: list
+  elements: str
+primaries:
+  description: For C(survey). The primary (C(host:port)) of each replica set.
+  returned: always
+  type: dict
+routers:
+  description: For C(survey). The routers (C(host:port)) that answered.
+  returned: always
+  type: list
+  elements: str
+balancer_mode:
+  description: For C(survey) with routers. The balancer's mode (C(full) or C(off)); empty without routers.
+  returned: always
+  type: str
+new_primary:
+  description: For C(step_down). The member now primary; empty when nothing was stepped down.
+  returned: always
+  type: str
+elapsed:
+  description: Seconds waited.
+  returned: always
+  type: float
+operations:
+  description: Commands sent that change something (C(replSetStepDown)).
+  returned: always
+  type: list
+  elements: dict
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.mongodb_connection import (
+    HAS_PYMONGO,
+    PYMONGO_IMPORT_ERROR,
+    PyMongoError,
+    client_for,
+    connection_argument_spec,
+    pymongo,
+)
+from ansible.module_utils.mongodb_rolling_plan import ready_problem, restart_order, set_refusals
+
+POLL_SECONDS = 0.5
+
+
+def argument_spec() -> dict:
+    return {
+        **connection_argument_spec(),
+        "action": {"type": "str", "choices": ["survey", "step_down", "wait"], "required": True},
+        "groups": {"type": "list", "elements": "dict", "default": []},
+        "max_replication_lag_seconds": {"type": "float", "default": 10},
+        "step_down_seconds": {"type": "int", "default": 60},
+        "catch_up_seconds": {"type": "int", "default": 10},
+        "timeout": {"type": "int", "default": 300},
+    }
+
+
+def _hello(params: dict, address: str) -> dict:
+    """hello of one process (no authentication needed), {} when it does not answer."""
+    client = client_for(params, address, False)
+    try:
+        return client.admin.command("hello")
+    except PyMongoError:
+        return {}
+    finally:
+        client.close()
+
+
+def _own_status(params: dict, address: str) -> dict:
+    client = client_for(params, address, True)
+    try:
+        return client.admin.command("replSetGetStatus")
+    finally:
+        client.close()
+
+
+def survey(params: dict) -> dict:
+    problems: list[str] = []
+    primaries: dict[str, str] = {}
+    balancer_mode = ""
+    routers: list[str] = []
+    for group in params["groups"]:
+        answers = {address: _hello(params, address) for address in group["members"]}
+        problems += [f"{address} ({group['name']}) does not answer" for address, hello in answers.items() if not hello]
+        if group["name"] == "routers":
+            routers = [address for address, hello in answers.items() if hello]
+            if routers:
+                client = client_for(params, routers[0], True)
+                try:
+                    balancer_mode = client.admin.command("balancerStatus").get("mode", "")
+                finally:
+                    client.close()
+            continue
+        primary = next((address for address, hello in answers.items() if hello.get("isWritablePrimary")), None)
+        status = _own_status(params, primary) if primary else None
+        problems += set_refusals(group["name"], status, params["max_replication_lag_seconds"])
+        if primary:
+            primaries[group["name"]] = primary
+    return {
+        "ok": not problems,
+        "problems": problems,
+        "primaries": primaries,
+        "order": restart_order(params["groups"], primaries),
+        "balancer_mode": balancer_mode,
+        "routers": routers,
+    }
+
+
+def _address(params: dict) -> str:
+    return f"{params['login_host']}:{params['login_port']}"
+
+
+def step_down(module: AnsibleModule) -> dict:
+    params = module.params
+    me = _address(params)
+    hello = _hello(params, me)
+    if not hello:
+        module.fail_json(msg=f"{me} does not answer", changed=False, operations=[])
+    if not hello.get("isWritablePrimary"):
+        return {"changed": False, "new_primary": "", "operations": [], "elapsed": 0.0}
+    if not [host for host in hello.get("hosts", []) if host != me]:
+        # hello's hosts are the electable members: with none but this one there is nobody
+        # to hand over to, and the set has no primary while this member restarts.
+        module.warn(
+            f"{me} is the only electable member of {hello.get('setName')}: not stepped down; "
+            "the set has no primary while it restarts"
+        )
+        return {"changed": False, "new_primary": "", "operations": [], "elapsed": 0.0}
+    command = {
+        "replSetStepDown": params["step_down_seconds"],
+        "secondaryCatchUpPeriodSecs": params["catch_up_seconds"],
+    }
+    operation = {"kind": "replSetStepDown", "db": "admin", "target": me, "command": command}
+    if module.check_mode:
+        return {"changed": True, "new_primary": "", "operations": [operation], "elapsed": 0.0}
+    started = time.monotonic()
+    client = client_for(params, me, True)
+    try:
+        client.admin.command(dict(command))
+    except pymongo.errors.AutoReconnect:
+        pass  # servers before 4.2 closed every connection on a step-down; the wait below decides
+    except pymongo.errors.OperationFailure as error:
+        module.fail_json(
+            msg=f"{me} refused to step down (it stays primary): {error.details.get('errmsg', error)}",
+            code=error.code,
+            changed=False,
+            operations=[],
+        )
+    finally:
+        client.close()
+    new_primary = ""
+    while time.monotonic() - started < params["timeout"]:
+        hello = _hello(params, me)
+        if hello.get("primary") and hello["primary"] != me and not hello.get("isWritablePrimary"):
+            new_primary = hello["primary"]
+            break
+        time.sleep(POLL_SECONDS)
+    elapsed = round(time.monotonic() - started, 1)
+    if not new_primary:
+        module.fail_json(
+            msg=f"{me} stepped down but no other member became primary within {params['timeout']}s",
+            changed=True,
+            operations=[operation],
+            elapsed=elapsed,
+        )
+    return {"changed": True, "new_primary": new_primary, "operations": [operation], "elapsed": elapsed}
+
+
+def wait(module: AnsibleModule) -> dict:
+    params = module.params
+    me = _address(params)
+    started = time.monotonic()
+    problem = "it was not asked"
+    while time.monotonic() - started < params["timeout"]:
+        hello = _hello(params, me)
+        status = None
+        if hello.get("secondary") and hello.get("primary"):
+            try:
+                status = _own_status(params, me)
+            except PyMongoError as error:
+                problem = f"replSetGetStatus failed: {error}"
+                time.sleep(POLL_SECONDS)
+                continue
+        problem = ready_problem(hello, status, params["max_replication_lag_seconds"])
+        if not problem:
+            return {"changed": False, "operations": [], "elapsed": round(time.monotonic() - started, 1)}
+        time.sleep(POLL_SECONDS)
+    module.fail_json(
+        msg=f"{me} is not back in service after {params['timeout']}s: {problem}",
+        changed=False,
+        operations=[],
+        elapsed=round(time.monotonic() - started, 1),
+    )
+    raise AssertionError("fail_json returns only in tests")
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_PYMONGO:
+        module.fail_json(msg=missing_required_lib("pymongo"), exception=str(PYMONGO_IMPORT_ERROR))
+    action = module.params["action"]
+    if action == "survey":
+        bad = [g for g in module.params["groups"] if not {"name", "members", "hosts"} <= set(g)]
+        if bad:
+            module.fail_json(msg="each group needs a name, members and hosts", changed=False, operations=[])
+        try:
+            result = survey(module.params)
+        except PyMongoError as error:
+            module.fail_json(msg=f"the survey stopped: {error}", changed=False, operations=[])
+        module.exit_json(changed=False, operations=[], elapsed=0.0, new_primary="", **result)
+    outcome = step_down(module) if action == "step_down" else wait(module)
+    module.exit_json(
+        ok=True, problems=[], order=[], primaries={}, routers=[], balancer_mode="", **{"new_primary": "", **outcome}
+    )
+
+
+if __name__ == "__main__":
+    main()
