@@ -20,6 +20,17 @@ description:
     the set has no primary while it restarts). MongoDB refuses with C(ExceededTimeLimit) (262) when no
     electable secondary caught up within the catch-up period; the module then fails and
     the member stays primary. Check mode says whether it would step down."
+  - "With O(target_version), the survey also reads each process's version (C(buildInfo))
+    and each replica set's featureCompatibilityVersion (C(getParameter) on its primary),
+    and says whether the deployment can move to that version now (RV(upgrade_problems):
+    one release series at a time, from the FCV of the series it runs) and whether the FCV
+    can follow (RV(fcv_problems): every process runs that series)."
+  - "C(action=set_fcv): sets the featureCompatibilityVersion of every replica set of
+    O(groups) to O(fcv) with C(setFeatureCompatibilityVersion) and C(confirm: true)
+    (required since MongoDB 7.0): once through the first router of a sharded cluster
+    (mongos passes it to the config servers and the shards), else on each set's primary.
+    Sets already there are left alone. The account needs the
+    C(setFeatureCompatibilityVersion) action (C(clusterManager), or C(root))."
   - "C(action=wait): waits up to O(timeout) until the member is back in service: a router
     answers, an arbiter is ARBITER, a data-bearing member is PRIMARY or a SECONDARY that
     knows its primary and is within O(max_replication_lag_seconds). Read-only."
@@ -34,7 +45,7 @@ options:
   action:
     description: What to do.
     type: str
-    choices: [survey, step_down, wait]
+    choices: [survey, step_down, wait, set_fcv]
     required: true
   groups:
     description:
@@ -55,6 +66,13 @@ options:
     description: For C(step_down). Seconds the primary waits for an electable secondary to catch up.
     type: int
     default: 10
+  target_version:
+    description: For C(survey). The version to run (C(mongodb_version)); empty skips the upgrade checks.
+    type: str
+    default: ""
+  fcv:
+    description: For C(set_fcv). The featureCompatibilityVersion to set (a release series, C(8.0)).
+    type: str
   timeout:
     description: Seconds to wait for a new primary (C(step_down)) or for the member (C(wait)).
     type: int
@@ -109,6 +127,24 @@ balancer_mode:
   description: For C(survey) with routers. The balancer's mode (C(full) or C(off)); empty without routers.
   returned: always
   type: str
+versions:
+  description: For C(survey) with O(target_version). Each process's version (C(host:port) to version).
+  returned: always
+  type: dict
+fcvs:
+  description: For C(survey) with O(target_version), and C(set_fcv) (after). Each set's featureCompatibilityVersion.
+  returned: always
+  type: dict
+upgrade_problems:
+  description: For C(survey) with O(target_version). Why the binaries cannot move to it now.
+  returned: always
+  type: list
+  elements: str
+fcv_problems:
+  description: For C(survey) with O(target_version). Why the FCV cannot move to its series yet.
+  returned: always
+  type: list
+  elements: str
 new_primary:
   description: For C(step_down). The member now primary; empty when nothing was stepped down.
   returned: always
@@ -135,7 +171,14 @@ from ansible.module_utils.mongodb_connection import (
     connection_argument_spec,
     pymongo,
 )
-from ansible.module_utils.mongodb_rolling_plan import ready_problem, restart_order, set_refusals
+from ansible.module_utils.mongodb_rolling_plan import (
+    fcv_refusals,
+    ready_problem,
+    restart_order,
+    series,
+    set_refusals,
+    upgrade_refusals,
+)
 
 POLL_SECONDS = 0.5
 
@@ -143,7 +186,9 @@ POLL_SECONDS = 0.5
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
-        "action": {"type": "str", "choices": ["survey", "step_down", "wait"], "required": True},
+        "action": {"type": "str", "choices": ["survey", "step_down", "wait", "set_fcv"], "required": True},
+        "target_version": {"type": "str", "default": ""},
+        "fcv": {"type": "str"},
         "groups": {"type": "list", "elements": "dict", "default": []},
         "max_replication_lag_seconds": {"type": "float", "default": 10},
         "step_down_seconds": {"type": "int", "default": 60},
@@ -171,6 +216,38 @@ def _own_status(params: dict, address: str) -> dict:
         client.close()
 
 
+def _version(params: dict, address: str) -> str:
+    client = client_for(params, address, False)
+    try:
+        return client.admin.command("buildInfo").get("version", "")
+    except PyMongoError:
+        return ""
+    finally:
+        client.close()
+
+
+def _fcv(params: dict, address: str) -> str:
+    client = client_for(params, address, True)
+    try:
+        reply = client.admin.command({"getParameter": 1, "featureCompatibilityVersion": 1})
+        return reply["featureCompatibilityVersion"]["version"]
+    finally:
+        client.close()
+
+
+def _primaries(params: dict, groups: list[dict]) -> dict[str, str]:
+    """Each replica set's primary (host:port), from the members' hello."""
+    found = {}
+    for group in groups:
+        if group["name"] == "routers":
+            continue
+        for address in group["members"]:
+            if _hello(params, address).get("isWritablePrimary"):
+                found[group["name"]] = address
+                break
+    return found
+
+
 def survey(params: dict) -> dict:
     problems: list[str] = []
     primaries: dict[str, str] = {}
@@ -193,6 +270,16 @@ def survey(params: dict) -> dict:
         problems += set_refusals(group["name"], status, params["max_replication_lag_seconds"])
         if primary:
             primaries[group["name"]] = primary
+    upgrade = {"versions": {}, "fcvs": {}, "upgrade_problems": [], "fcv_problems": []}
+    if params["target_version"]:
+        versions = {a: _version(params, a) for g in params["groups"] for a in g["members"]}
+        fcvs = {name: _fcv(params, address) for name, address in primaries.items()}
+        upgrade = {
+            "versions": versions,
+            "fcvs": fcvs,
+            "upgrade_problems": upgrade_refusals(versions, fcvs, params["target_version"]),
+            "fcv_problems": fcv_refusals(versions, params["target_version"]),
+        }
     return {
         "ok": not problems,
         "problems": problems,
@@ -200,7 +287,47 @@ def survey(params: dict) -> dict:
         "order": restart_order(params["groups"], primaries),
         "balancer_mode": balancer_mode,
         "routers": routers,
+        **upgrade,
     }
+
+
+def set_fcv(module: AnsibleModule) -> dict:
+    params = module.params
+    target = series(params["fcv"] or "")
+    groups = params["groups"]
+    primaries = _primaries(params, groups)
+    missing = [g["name"] for g in groups if g["name"] != "routers" and g["name"] not in primaries]
+    if missing:
+        module.fail_json(msg=f"no primary answered in {', '.join(missing)}", changed=False, operations=[])
+    before = {name: _fcv(params, address) for name, address in primaries.items()}
+    behind = sorted(name for name, fcv in before.items() if fcv != target)
+    if not behind:
+        return {"changed": False, "operations": [], "fcvs": before}
+    command = {"setFeatureCompatibilityVersion": target, "confirm": True}
+    routers = next((g["members"] for g in groups if g["name"] == "routers"), [])
+    targets = routers[:1] or [primaries[name] for name in behind]
+    operations = [
+        {"kind": "setFeatureCompatibilityVersion", "db": "admin", "target": t, "command": command} for t in targets
+    ]
+    if module.check_mode:
+        return {"changed": True, "operations": operations, "fcvs": before}
+    for address in targets:
+        client = client_for(params, address, True)
+        try:
+            client.admin.command(dict(command))
+        except pymongo.errors.OperationFailure as error:
+            module.fail_json(
+                msg=f"{address} refused setFeatureCompatibilityVersion {target}: {error.details.get('errmsg', error)}",
+                code=error.code,
+                changed=address != targets[0],
+                operations=operations,
+            )
+        finally:
+            client.close()
+    after = {name: _fcv(params, address) for name, address in primaries.items()}
+    if any(fcv != target for fcv in after.values()):
+        module.fail_json(msg=f"the FCV did not reach {target}: {after}", changed=True, operations=operations)
+    return {"changed": True, "operations": operations, "fcvs": after}
 
 
 def _address(params: dict) -> str:
@@ -305,10 +432,12 @@ def main() -> None:
         except PyMongoError as error:
             module.fail_json(msg=f"the survey stopped: {error}", changed=False, operations=[])
         module.exit_json(changed=False, operations=[], elapsed=0.0, new_primary="", **result)
-    outcome = step_down(module) if action == "step_down" else wait(module)
-    module.exit_json(
-        ok=True, problems=[], order=[], primaries={}, routers=[], balancer_mode="", **{"new_primary": "", **outcome}
-    )
+    if action == "set_fcv" and not module.params["fcv"]:
+        module.fail_json(msg="action set_fcv needs fcv", changed=False, operations=[])
+    run = {"step_down": step_down, "wait": wait, "set_fcv": set_fcv}[action]
+    quiet = {"ok": True, "problems": [], "order": [], "primaries": {}, "routers": [], "balancer_mode": ""}
+    empty = {"versions": {}, "fcvs": {}, "upgrade_problems": [], "fcv_problems": [], "new_primary": "", "elapsed": 0.0}
+    module.exit_json(**quiet, **{**empty, **run(module)})
 
 
 if __name__ == "__main__":

@@ -70,3 +70,53 @@ def ready_problem(hello: dict, status: dict | None, max_lag_seconds: float) -> s
     if lag > max_lag_seconds:
         return f"it is {lag} s behind the primary (more than {max_lag_seconds})"
     return ""
+
+
+# MongoDB upgrades one release series at a time, each with the FCV of the one it runs
+# (docs "Upgrade a Replica Set to 8.0": "To upgrade from a version earlier than the 7.0
+# series, you must successively upgrade major releases"; the FCV must be 7.0 first).
+RELEASE_SERIES = ("6.0", "7.0", "8.0")
+
+
+def series(version: str) -> str:
+    return ".".join(str(version).split(".")[:2])
+
+
+def upgrade_refusals(versions: dict, fcvs: dict, target_version: str) -> list[str]:
+    """Why the deployment cannot move to target_version now: versions are each process's
+    (host:port -> version), fcvs each replica set's featureCompatibilityVersion."""
+    target = series(target_version)
+    if target not in RELEASE_SERIES:
+        known = ", ".join(RELEASE_SERIES)
+        return [f"mongodb_version {target_version} is not of a release series this playbook upgrades between ({known})"]
+    refusals = []
+    step_from = RELEASE_SERIES[RELEASE_SERIES.index(target) - 1] if target != RELEASE_SERIES[0] else None
+    for address, version in versions.items():
+        running = series(version)
+        if running in (target, step_from):
+            continue
+        if running in RELEASE_SERIES and RELEASE_SERIES.index(running) > RELEASE_SERIES.index(target):
+            refusals.append(f"{address} runs {version}, newer than mongodb_version {target_version}: no downgrades")
+        else:
+            refusals.append(
+                f"{address} runs {version}: {target} is more than one release series away; upgrade to {step_from} first"
+            )
+    for set_name, fcv in fcvs.items():
+        if fcv in RELEASE_SERIES and RELEASE_SERIES.index(fcv) > RELEASE_SERIES.index(target):
+            refusals.append(f"{set_name} has featureCompatibilityVersion {fcv}, newer than {target}: no downgrades")
+        elif fcv not in (target, step_from):
+            refusals.append(
+                f"{set_name} has featureCompatibilityVersion {fcv}: set it to {step_from} before the {target} binaries "
+                f"(playbooks/upgrade.yml -e mongodb_version=<{step_from}.x> -e mongodb_upgrade_set_fcv=true)"
+            )
+    return refusals
+
+
+def fcv_refusals(versions: dict, target_version: str) -> list[str]:
+    """Why the FCV cannot move to target_version's series: every process must run it."""
+    target = series(target_version)
+    return [
+        f"{address} still runs {version}: every process must run {target} before the FCV moves to it"
+        for address, version in versions.items()
+        if series(version) != target
+    ]

@@ -19,6 +19,7 @@ from support import servers  # noqa: E402
 LONGEST_FIRST = (
     "test_site_sandbox.py",
     "test_site_refusals.py",
+    "test_site_day2_replica_set.py",
     "test_replset_module.py",
     "test_site_staging_layout.py",
     "test_health_module.py",

@@ -1,5 +1,5 @@
 """Failover as MongoDB's replica sets do it: elections, step-down, catch-up, write concern,
-retried writes.
+retried writes; and the feature compatibility version an upgrade steps through.
 
 Each set is three members started here, initiated with a short election timeout
 (settings.electionTimeoutMillis 2000, heartbeatIntervalMillis 500, both accepted by
@@ -216,3 +216,50 @@ def test_step_down_without_a_caught_up_majority_times_out_and_stays_primary(star
     assert refused.value.code == 262
     assert "No electable secondaries caught up" in str(refused.value)
     assert hello(members[0])["isWritablePrimary"] is True
+
+
+# -- the feature compatibility version (tests/standin/fcv.py) --------------------------
+
+
+def fcv_of(process) -> str:
+    with direct(process, readPreference="secondaryPreferred") as client:
+        reply = client.admin.command({"getParameter": 1, "featureCompatibilityVersion": 1})
+    return reply["featureCompatibilityVersion"]["version"]
+
+
+def test_the_fcv_changes_only_with_confirm_on_the_primary_and_replicates(start_set):
+    members = start_set([{"priority": 2}, {}, {}])
+    latest = fcv_of(members[0])  # a new set starts at its binary's version
+    binary = members[0].client().admin.command("buildInfo")["version"]
+    assert latest == ".".join(binary.split(".")[:2])
+    previous = {"8.0": "7.0", "7.0": "6.0"}[latest]
+    primary, secondary = members[0].client(), members[1].client()
+    cases = [
+        (primary.admin, {"setFeatureCompatibilityVersion": previous}, 7369100),  # no confirm: true
+        (primary.admin, {"setFeatureCompatibilityVersion": "5.0", "confirm": True}, 2),
+        (primary.failover, {"setFeatureCompatibilityVersion": previous, "confirm": True}, 13),  # admin only
+        (secondary.admin, {"setFeatureCompatibilityVersion": previous, "confirm": True}, 10107),
+    ]
+    for database, command, code in cases:
+        with pytest.raises(pymongo.errors.PyMongoError) as refused:
+            database.command(command, writeConcern={"w": "majority"})
+        assert refused.value.details["code"] == code, (command, refused.value.details)
+    assert fcv_of(members[0]) == latest
+    primary.admin.command({"setFeatureCompatibilityVersion": previous, "confirm": True})
+    servers.wait_for(lambda: [fcv_of(m) for m in members] == [previous] * 3, 30)
+    primary.admin.command({"setFeatureCompatibilityVersion": latest, "confirm": True})
+    servers.wait_for(lambda: [fcv_of(m) for m in members] == [latest] * 3, 30)
+
+
+@pytest.mark.skipif(not servers.using_standin(), reason="starts one data directory under two stand-in versions")
+def test_a_binary_refuses_data_of_an_fcv_it_does_not_accept(mongod_config, tmp_path, monkeypatch):
+    """8.0 data (FCV 8.0) under a 7.0 binary: the start fails with exit code 62; 7.0 data
+    with FCV 7.0 starts under 8.0."""
+    path = servers.write_config(tmp_path / "mongod.conf", mongod_config)
+    monkeypatch.setenv("MONGODB_STANDIN_VERSION", "8.0.17")
+    assert servers.run_binary("mongod", "--config", str(path)).returncode == 0
+    servers.MongoProcess(path, mongod_config).stop()
+    monkeypatch.setenv("MONGODB_STANDIN_VERSION", "7.0.25")
+    refused = servers.run_binary("mongod", "--config", str(path))
+    assert refused.returncode == 62, refused.stdout + refused.stderr
+    assert "UPGRADE PROBLEM: Found an invalid featureCompatibilityVersion document" in refused.stdout + refused.stderr

@@ -11,6 +11,7 @@ from . import (
     commands_crud,
     diagnostics,
     elections,
+    fcv,
     mongos,
     replication,
     replset,
@@ -29,11 +30,13 @@ def handlers_for(role: str) -> dict:
         handlers.update(replset.HANDLERS)
         handlers.update(replication.HANDLERS)
         handlers.update(elections.HANDLERS)
+        handlers.update(fcv.HANDLERS)
         for name in replication.RETRYABLE:
             handler, writes = handlers[name]
             handlers[name] = (replication.retryable(handler), writes)
     else:
         handlers.update(mongos.HANDLERS)
+        handlers.update(fcv.MONGOS_HANDLERS)
     return handlers
 
 

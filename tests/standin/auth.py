@@ -81,6 +81,7 @@ CLUSTER_MANAGE = {
     "shutdown",
     "configureCollectionBalancing",
     "replSetStepDown",  # replSetStateChange (builtin_roles.yml: clusterManager)
+    "setFeatureCompatibilityVersion",
 }
 
 # backup is __queryableBackup plus backup in builtin_roles.yml: find on every database

@@ -4,7 +4,8 @@ Accepts the forms the project's roles and tests use, with mongod's behaviour:
 ``--config <file>``, ``--fork``, ``--version``, ``--shutdown``, ``--port``, ``--dbpath``,
 ``--bind_ip``, ``--bind_ip_all``, ``--logpath``, ``--pidfilepath``, ``--replSet``,
 ``--configsvr``, ``--shardsvr``, ``--configdb`` and ``--keyFile``. Exit codes follow
-src/mongo/util/exit_code.h: 0 clean, 2 bad options, 48 address in use, 100 uncaught
+src/mongo/util/exit_code.h: 0 clean, 2 bad options, 48 address in use, 62 data of
+an FCV this binary does not accept (fcv.py), 100 uncaught
 error (e.g. storage options that conflict with the data files).
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from . import fcv
 from . import options as option_rules
 from .storage import LOCK_FILE, read_storage_metadata, write_storage_metadata
 
@@ -28,6 +30,7 @@ EXIT_CLEAN = 0
 EXIT_FAILURE = 1
 EXIT_BADOPTIONS = 2
 EXIT_NET_ERROR = 48
+EXIT_NEED_UPGRADE = 62
 EXIT_UNCAUGHT = 100
 
 DEFAULT_VERSION = "8.0.17"
@@ -309,6 +312,8 @@ def _clear_lock(options: dict, role: str) -> None:
 def _run(role: str, version: str, options: dict, argv: list[str], ready_fd: int | None) -> int:
     _check_startup_rules(role, options)
     server = _build_server(role, version, options, argv)
+    if role == "mongod" and (problem := fcv.startup_problem(server)):
+        raise StartupError(problem, EXIT_NEED_UPGRADE)
     try:
         server.listen()
     except OSError as error:

@@ -63,6 +63,7 @@ INTERNAL_KEY_FIELD = "$standinClusterKey"
 # Commands that change data: only the primary takes them, and it forwards each one.
 REPLICATED = {
     "applyOps",
+    "setFeatureCompatibilityVersion",
     "create",
     "drop",
     "dropDatabase",

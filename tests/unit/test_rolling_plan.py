@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import datetime
 
-from ansible.module_utils.mongodb_rolling_plan import member_lag, ready_problem, restart_order, set_refusals
+from ansible.module_utils.mongodb_rolling_plan import (
+    fcv_refusals,
+    member_lag,
+    ready_problem,
+    restart_order,
+    set_refusals,
+    upgrade_refusals,
+)
 from mongodb_topology import mongodb_process_groups
 
 NOW = datetime.datetime(2026, 12, 1, 12, 0, 0)
@@ -75,3 +82,23 @@ def test_a_restarted_member_is_back_once_it_serves_within_the_lag_limit():
     assert ready_problem(secondary, status(12), 10) == "it is 12.0 s behind the primary (more than 10)"
     assert member_lag(status(3)) == 3.0
     assert member_lag({"members": [member("b:1", "SECONDARY", self=True)]}) is None
+
+
+def test_an_upgrade_goes_one_release_series_at_a_time_from_the_fcv_of_the_binaries():
+    assert upgrade_refusals({"a:1": "7.0.25", "b:1": "8.0.17"}, {"rs": "7.0"}, "8.0.17") == []
+    assert upgrade_refusals({"a:1": "8.0.12"}, {"rs": "8.0"}, "8.0.17") == []  # a patch release
+    skip = upgrade_refusals({"a:1": "6.0.20"}, {"rs": "6.0"}, "8.0.17")
+    assert skip[0] == "a:1 runs 6.0.20: 8.0 is more than one release series away; upgrade to 7.0 first"
+    assert "rs has featureCompatibilityVersion 6.0: set it to 7.0" in skip[1]
+    assert upgrade_refusals({"a:1": "8.0.17"}, {"rs": "8.0"}, "7.0.25") == [
+        "a:1 runs 8.0.17, newer than mongodb_version 7.0.25: no downgrades",
+        "rs has featureCompatibilityVersion 8.0, newer than 7.0: no downgrades",
+    ]
+    assert "not of a release series" in upgrade_refusals({"a:1": "8.0.17"}, {}, "9.9.0")[0]
+
+
+def test_the_fcv_moves_only_once_every_process_runs_the_new_series():
+    assert fcv_refusals({"a:1": "8.0.17", "b:1": "8.0.12"}, "8.0.17") == []
+    assert fcv_refusals({"a:1": "8.0.17", "b:1": "7.0.25"}, "8.0.17") == [
+        "b:1 still runs 7.0.25: every process must run 8.0 before the FCV moves to it"
+    ]

@@ -1,0 +1,126 @@
+"""Day-2 playbooks on a three-member replica set (tests/inventories/upgrade), converged on
+the previous release series: playbooks/upgrade.yml to the one the project targets.
+
+The stand-in takes its version from MONGODB_STANDIN_VERSION. With real binaries,
+MONGODB_PREVIOUS_BIN_DIR names a directory holding mongod of the previous series (7.0);
+without it the tests are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pymongo
+import pytest
+from support import servers
+from support.ansible import recap, run_playbook
+from support.site import SITE, env
+
+UPGRADE = "playbooks/upgrade.yml"
+INVENTORY = ("-i", "tests/inventories/upgrade")
+PORTS = (28311, 28312, 28313)
+TARGET = "8.0.17"
+PREVIOUS = "7.0.25"
+
+if servers.using_standin():
+    PREVIOUS_ENV = {"MONGODB_STANDIN_VERSION": PREVIOUS}
+    TARGET_ENV = {"MONGODB_STANDIN_VERSION": TARGET}
+else:
+    PREVIOUS_ENV = {"MONGODB_BIN_DIR": os.environ.get("MONGODB_PREVIOUS_BIN_DIR", "")}
+    TARGET_ENV = {}
+    pytestmark = pytest.mark.skipif(
+        not os.environ.get("MONGODB_PREVIOUS_BIN_DIR"), reason="MONGODB_PREVIOUS_BIN_DIR (MongoDB 7.0) is not set"
+    )
+
+
+def binary_version(environment: dict) -> str:
+    """What `mongod --version` of that environment says (the inventory's mongodb_version must match)."""
+    import subprocess
+
+    bin_dir = Path(environment.get("MONGODB_BIN_DIR") or servers.bin_dir())
+    shown = subprocess.run(
+        [str(bin_dir / "mongod"), "--version"], capture_output=True, text=True, env={**os.environ, **environment}
+    )
+    return shown.stdout.split("db version v", 1)[1].split()[0]
+
+
+def run(root: Path, playbook: str, environment: dict, *args: str):
+    return run_playbook(playbook, *INVENTORY, *args, env={**env(root), **environment})
+
+
+def admin(root: Path, port: int) -> pymongo.MongoClient:
+    password = (root / "secrets" / "admin").read_text().split()[0]
+    return pymongo.MongoClient(
+        "127.0.0.1", port, username="admin", password=password, directConnection=True, serverSelectionTimeoutMS=5000
+    )
+
+
+def state(root: Path) -> dict:
+    """Per member: (pid, version, FCV)."""
+    found = {}
+    for port in PORTS:
+        with admin(root, port) as client:
+            status = client.admin.command("serverStatus")
+            fcv = client.admin.command({"getParameter": 1, "featureCompatibilityVersion": 1})
+            found[port] = (status["pid"], status["version"], fcv["featureCompatibilityVersion"]["version"])
+    return found
+
+
+@pytest.fixture(scope="module")
+def converged(tmp_path_factory):
+    root = tmp_path_factory.mktemp("upgrade")
+    previous = binary_version(PREVIOUS_ENV)
+    result = run(root, SITE, PREVIOUS_ENV, "-e", f"mongodb_version={previous}")
+    assert result.returncode == 0, result.stdout[-5000:]
+    yield root
+    run(root, "playbooks/sandbox-stop.yml", TARGET_ENV)
+
+
+def test_an_upgrade_from_an_fcv_behind_the_binaries_is_refused_before_anything_changes(converged):
+    """The set runs 7.0 with FCV 6.0: 8.0 binaries would not start on its data."""
+    previous_series = binary_version(PREVIOUS_ENV).rsplit(".", 1)[0]
+    older = {"7.0": "6.0", "8.0": "7.0"}[previous_series]
+    with admin(converged, PORTS[0]) as client:
+        client.admin.command({"setFeatureCompatibilityVersion": older, "confirm": True})
+    before = state(converged)
+    try:
+        result = run(converged, UPGRADE, TARGET_ENV)
+        assert result.returncode == 2, result.stdout[-3000:]
+        output = " ".join(result.stdout.split())
+        assert f"upgrade-rs has featureCompatibilityVersion {older}: set it to {previous_series}" in output
+        assert "Nothing was changed" in output
+        assert state(converged) == before
+    finally:
+        with admin(converged, PORTS[0]) as client:
+            client.admin.command({"setFeatureCompatibilityVersion": previous_series, "confirm": True})
+
+
+def test_the_upgrade_restarts_onto_the_new_binaries_and_moves_the_fcv_only_when_asked(converged):
+    previous_series = binary_version(PREVIOUS_ENV).rsplit(".", 1)[0]
+    before = state(converged)
+    checked = run(converged, UPGRADE, TARGET_ENV, "--check")
+    assert checked.returncode == 0, checked.stdout[-5000:]
+    assert state(converged) == before  # the rolling restart's check mode restarted nothing
+    assert sorted(re.findall(r"Would restart mongod@(\d+)", checked.stdout)) == [str(p) for p in PORTS]
+
+    upgraded = run(converged, UPGRADE, TARGET_ENV)
+    assert upgraded.returncode == 0, upgraded.stdout[-5000:]
+    after = state(converged)
+    for port in PORTS:
+        pid, version, fcv = after[port]
+        assert pid != before[port][0], port
+        assert (version, fcv) == (binary_version(TARGET_ENV), previous_series), port
+
+    again = run(converged, UPGRADE, TARGET_ENV)
+    assert again.returncode == 0, again.stdout[-3000:]
+    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), again.stdout[-3000:]
+    assert state(converged) == after
+
+    moved = run(converged, UPGRADE, TARGET_ENV, "-e", "mongodb_upgrade_set_fcv=true")
+    assert moved.returncode == 0, moved.stdout[-5000:]
+    target_series = binary_version(TARGET_ENV).rsplit(".", 1)[0]
+    servers.wait_for(lambda: all(fcv == target_series for _, _, fcv in state(converged).values()), 30)
+    unchanged = run(converged, UPGRADE, TARGET_ENV, "-e", "mongodb_upgrade_set_fcv=true")
+    assert all(c["changed"] == 0 for c in recap(unchanged.stdout).values()), unchanged.stdout[-3000:]
