@@ -31,6 +31,11 @@ description:
     (mongos passes it to the config servers and the shards), else on each set's primary.
     Sets already there are left alone. The account needs the
     C(setFeatureCompatibilityVersion) action (C(clusterManager), or C(root))."
+  - "C(action=oplog): sets the oplog of the member at O(login_host):O(login_port) to
+    O(oplog_size_mb) with C(replSetResizeOplog) when its size (C(listCollections) of
+    C(local)) differs. The size in the configuration (C(replication.oplogSizeMB)) only
+    counts when the oplog is created; MongoDB resizes each member on its own, online.
+    Check mode says whether it would. Needs the C(replSetResizeOplog) action (C(root))."
   - "C(action=wait): waits up to O(timeout) until the member is back in service: a router
     answers, an arbiter is ARBITER, a data-bearing member is PRIMARY or a SECONDARY that
     knows its primary and is within O(max_replication_lag_seconds). Read-only."
@@ -45,7 +50,7 @@ options:
   action:
     description: What to do.
     type: str
-    choices: [survey, step_down, wait, set_fcv]
+    choices: [survey, step_down, wait, set_fcv, oplog]
     required: true
   groups:
     description:
@@ -73,6 +78,9 @@ options:
   fcv:
     description: For C(set_fcv). The featureCompatibilityVersion to set (a release series, C(8.0)).
     type: str
+  oplog_size_mb:
+    description: For C(oplog). The oplog size in MB (990 to 1073741824, MongoDB's bounds).
+    type: int
   timeout:
     description: Seconds to wait for a new primary (C(step_down)) or for the member (C(wait)).
     type: int
@@ -145,6 +153,10 @@ fcv_problems:
   returned: always
   type: list
   elements: str
+oplog_size_mb_before:
+  description: For C(oplog). The member's oplog size in MB before.
+  returned: always
+  type: int
 new_primary:
   description: For C(step_down). The member now primary; empty when nothing was stepped down.
   returned: always
@@ -186,7 +198,8 @@ POLL_SECONDS = 0.5
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
-        "action": {"type": "str", "choices": ["survey", "step_down", "wait", "set_fcv"], "required": True},
+        "action": {"type": "str", "choices": ["survey", "step_down", "wait", "set_fcv", "oplog"], "required": True},
+        "oplog_size_mb": {"type": "int"},
         "target_version": {"type": "str", "default": ""},
         "fcv": {"type": "str"},
         "groups": {"type": "list", "elements": "dict", "default": []},
@@ -195,6 +208,14 @@ def argument_spec() -> dict:
         "catch_up_seconds": {"type": "int", "default": 10},
         "timeout": {"type": "int", "default": 300},
     }
+
+
+def _send(module: AnsibleModule, client, command: dict, refused: str, **failure) -> None:
+    """Send one command to admin; a refusal fails the module with the server's own message."""
+    try:
+        client.admin.command(dict(command))
+    except pymongo.errors.OperationFailure as error:
+        module.fail_json(msg=f"{refused}: {error.details.get('errmsg', error)}", code=error.code, **failure)
 
 
 def _hello(params: dict, address: str) -> dict:
@@ -314,11 +335,11 @@ def set_fcv(module: AnsibleModule) -> dict:
     for address in targets:
         client = client_for(params, address, True)
         try:
-            client.admin.command(dict(command))
-        except pymongo.errors.OperationFailure as error:
-            module.fail_json(
-                msg=f"{address} refused setFeatureCompatibilityVersion {target}: {error.details.get('errmsg', error)}",
-                code=error.code,
+            _send(
+                module,
+                client,
+                command,
+                f"{address} refused setFeatureCompatibilityVersion {target}",
                 changed=address != targets[0],
                 operations=operations,
             )
@@ -360,16 +381,9 @@ def step_down(module: AnsibleModule) -> dict:
     started = time.monotonic()
     client = client_for(params, me, True)
     try:
-        client.admin.command(dict(command))
+        _send(module, client, command, f"{me} refused to step down (it stays primary)", changed=False, operations=[])
     except pymongo.errors.AutoReconnect:
         pass  # servers before 4.2 closed every connection on a step-down; the wait below decides
-    except pymongo.errors.OperationFailure as error:
-        module.fail_json(
-            msg=f"{me} refused to step down (it stays primary): {error.details.get('errmsg', error)}",
-            code=error.code,
-            changed=False,
-            operations=[],
-        )
     finally:
         client.close()
     new_primary = ""
@@ -418,6 +432,27 @@ def wait(module: AnsibleModule) -> dict:
     raise AssertionError("fail_json returns only in tests")
 
 
+def resize_oplog(module: AnsibleModule) -> dict:
+    params = module.params
+    me = _address(params)
+    target = params["oplog_size_mb"]
+    client = client_for(params, me, True)
+    try:
+        listed = list(client.local.list_collections(filter={"name": "oplog.rs"}))
+        if not listed:
+            module.fail_json(msg=f"{me} has no oplog (not a replica set member)", changed=False, operations=[])
+        before = int(listed[0].get("options", {}).get("size", 0)) // (1024 * 1024)
+        command = {"replSetResizeOplog": 1, "size": float(target)}
+        operation = {"kind": "replSetResizeOplog", "db": "admin", "target": me, "command": command}
+        if before == target:
+            return {"changed": False, "operations": [], "oplog_size_mb_before": before}
+        if not module.check_mode:
+            _send(module, client, command, f"{me} refused replSetResizeOplog {target} MB", changed=False, operations=[])
+        return {"changed": True, "operations": [operation], "oplog_size_mb_before": before}
+    finally:
+        client.close()
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_PYMONGO:
@@ -431,13 +466,28 @@ def main() -> None:
             result = survey(module.params)
         except PyMongoError as error:
             module.fail_json(msg=f"the survey stopped: {error}", changed=False, operations=[])
-        module.exit_json(changed=False, operations=[], elapsed=0.0, new_primary="", **result)
+        module.exit_json(changed=False, operations=[], elapsed=0.0, new_primary="", oplog_size_mb_before=0, **result)
     if action == "set_fcv" and not module.params["fcv"]:
         module.fail_json(msg="action set_fcv needs fcv", changed=False, operations=[])
-    run = {"step_down": step_down, "wait": wait, "set_fcv": set_fcv}[action]
+    size = module.params["oplog_size_mb"]
+    if action == "oplog" and not (size and 990 <= size <= 1073741824):
+        module.fail_json(msg=f"oplog_size_mb is {size}: give 990 to 1073741824 (MB)", changed=False, operations=[])
+    run = {"step_down": step_down, "wait": wait, "set_fcv": set_fcv, "oplog": resize_oplog}[action]
     quiet = {"ok": True, "problems": [], "order": [], "primaries": {}, "routers": [], "balancer_mode": ""}
-    empty = {"versions": {}, "fcvs": {}, "upgrade_problems": [], "fcv_problems": [], "new_primary": "", "elapsed": 0.0}
-    module.exit_json(**quiet, **{**empty, **run(module)})
+    empty = {
+        "versions": {},
+        "fcvs": {},
+        "upgrade_problems": [],
+        "fcv_problems": [],
+        "new_primary": "",
+        "elapsed": 0.0,
+        "oplog_size_mb_before": 0,
+    }
+    try:
+        outcome = run(module)
+    except PyMongoError as error:
+        module.fail_json(msg=f"{action} stopped: {error}", changed=False, operations=[])
+    module.exit_json(**quiet, **{**empty, **outcome})
 
 
 if __name__ == "__main__":

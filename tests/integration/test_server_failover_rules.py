@@ -263,3 +263,35 @@ def test_a_binary_refuses_data_of_an_fcv_it_does_not_accept(mongod_config, tmp_p
     refused = servers.run_binary("mongod", "--config", str(path))
     assert refused.returncode == 62, refused.stdout + refused.stderr
     assert "UPGRADE PROBLEM: Found an invalid featureCompatibilityVersion document" in refused.stdout + refused.stderr
+
+
+def test_the_oplog_is_resized_on_each_member_on_its_own(start_set):
+    """replSetResizeOplog runs on a secondary too and does not replicate; MongoDB's bounds
+    are 990 MB to 1 PB (resize_oplog.idl)."""
+    members = start_set([{"priority": 2}, {}, {}])
+
+    def size_mb(process) -> int:
+        with direct(process, readPreference="secondaryPreferred") as client:
+            [oplog] = client.local.list_collections(filter={"name": "oplog.rs"})
+        return int(oplog["options"]["size"]) // (1024 * 1024)
+
+    before = size_mb(members[0])
+    secondary = members[1].client()
+    secondary.admin.command({"replSetResizeOplog": 1, "size": float(before + 1000)})
+    assert (size_mb(members[0]), size_mb(members[1])) == (before, before + 1000)
+    for command, code in [
+        ({"replSetResizeOplog": 1, "size": 100.0}, {"7.0": 51024}.get(servers_series(members[1]), 2)),
+        ({"replSetResizeOplog": 1, "size": "2000"}, 14),
+        ({"replSetResizeOplog": 1, "minRetentionHours": -1.0}, {"7.0": 51024}.get(servers_series(members[1]), 2)),
+    ]:
+        with pytest.raises(pymongo.errors.OperationFailure) as refused:
+            secondary.admin.command(command)
+        assert refused.value.code == code, (command, refused.value.details)
+    with pytest.raises(pymongo.errors.OperationFailure) as refused:
+        secondary.failover.command({"replSetResizeOplog": 1, "size": 2000.0})
+    assert refused.value.code == 13
+
+
+def servers_series(process) -> str:
+    with direct(process) as client:
+        return ".".join(client.admin.command("buildInfo")["version"].split(".")[:2])

@@ -124,3 +124,33 @@ def test_the_upgrade_restarts_onto_the_new_binaries_and_moves_the_fcv_only_when_
     servers.wait_for(lambda: all(fcv == target_series for _, _, fcv in state(converged).values()), 30)
     unchanged = run(converged, UPGRADE, TARGET_ENV, "-e", "mongodb_upgrade_set_fcv=true")
     assert all(c["changed"] == 0 for c in recap(unchanged.stdout).values()), unchanged.stdout[-3000:]
+
+
+def oplog_sizes_mb(root: Path) -> dict:
+    sizes = {}
+    for port in PORTS:
+        with admin(root, port) as client:
+            [oplog] = client.local.list_collections(filter={"name": "oplog.rs"})
+            sizes[port] = int(oplog["options"]["size"]) // (1024 * 1024)
+    return sizes
+
+
+def test_maintenance_resizes_each_members_oplog_online(converged):
+    """mongodb_mongod_oplog_size_mb on a running set: replSetResizeOplog on every member,
+    without a restart; a size MongoDB refuses stops before anything is sent."""
+    before, pids_before = oplog_sizes_mb(converged), {p: s[0] for p, s in state(converged).items()}
+    target = max(before.values()) + 1024
+    refused = run(converged, "playbooks/maintenance.yml", TARGET_ENV, "-e", "mongodb_mongod_oplog_size_mb=100")
+    assert refused.returncode == 2
+    assert "oplog_size_mb is 100: give 990 to 1073741824 (MB)" in refused.stdout
+    size = f"mongodb_mongod_oplog_size_mb={target}"
+    checked = run(converged, "playbooks/maintenance.yml", TARGET_ENV, "--check", "-e", size)
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert sum(c["changed"] for c in recap(checked.stdout).values()) == 3
+    assert oplog_sizes_mb(converged) == before
+    resized = run(converged, "playbooks/maintenance.yml", TARGET_ENV, "-e", size)
+    assert resized.returncode == 0, resized.stdout[-3000:]
+    assert oplog_sizes_mb(converged) == dict.fromkeys(PORTS, target)
+    assert {p: s[0] for p, s in state(converged).items()} == pids_before
+    again = run(converged, "playbooks/maintenance.yml", TARGET_ENV, "-e", size)
+    assert all(c["changed"] == 0 for c in recap(again.stdout).values()), again.stdout[-3000:]

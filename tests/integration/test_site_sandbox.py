@@ -384,7 +384,7 @@ def test_a_rolling_restart_restarts_every_process_once_while_the_application_wri
     """Every process once, in order (config servers, each shard with its primary last,
     the router), each shard's primary stepped down before its restart, the balancer off
     meanwhile and back after; the application writes through mongos all along and loses
-    nothing. (Its check mode runs in test_site_upgrade.py, inside the upgrade's.)"""
+    nothing. (Its check mode runs in test_site_day2_replica_set.py, inside the upgrade's.)"""
     before = pids(sandbox)
     # The preferred (priority 2) members are primary again after the fault tests.
     preferred = {shard: ports[0] for shard, ports in SHARD_PORTS.items()}

@@ -49,7 +49,7 @@ import bson
 import pymongo
 from bson import json_util
 
-from . import replset
+from . import replset, rules
 from .errors import CommandError
 from .server import Context, Server
 from .storage import Collection
@@ -60,6 +60,10 @@ RETRYABLE = {"insert", "update", "delete"}
 # cannot send an lsid of its own choosing through a driver).
 ROUTED_SESSION_FIELD = "$standinLsid"
 SESSION_FIELDS = ("lsid", "$clusterTime", "$readPreference", "$db")
+
+# The oplog size the stand-in reports until replSetResizeOplog (MongoDB's own default is 5%
+# of the data disk, at least 990 MB and at most 50 GB: docs "Replica Set Oplog").
+DEFAULT_OPLOG_MB = 990
 
 
 # -- optimes and the oplog -----------------------------------------------------------
@@ -202,7 +206,36 @@ def oplog_collection(server: Server) -> Collection | None:
     entries = oplog(server)
     if not entries or entries[0]["ts"] == 1:  # the start is still there (not yet truncated)
         documents.insert(0, _first_document(server, documents))
-    return Collection(kind="collection", options={"capped": True, "size": 990 * 1024 * 1024}, documents=documents)
+    size_mb = replset.state(server).get("oplog_size_mb", DEFAULT_OPLOG_MB)
+    return Collection(kind="collection", options={"capped": True, "size": size_mb * 1024 * 1024}, documents=documents)
+
+
+def repl_set_resize_oplog(server: Server, ctx: Context) -> dict:
+    """replSetResizeOplog (src/mongo/db/commands/resize_oplog.idl, resize_oplog.cpp): admin
+    only (13); size (MB) a number (14) within the IDL's {gte: 990, lte: 1073741824};
+    minRetentionHours not below 0; NamespaceNotFound (26) without an oplog. Allowed on a
+    secondary (secondaryAllowed kAlways) and not replicated: each member is resized on
+    its own (docs "Change the Size of the Oplog")."""
+    if ctx.db != "admin":
+        raise CommandError(13, "replSetResizeOplog may only be run against the admin database.", "Unauthorized")
+    for name, low, high in (("size", 990, 1073741824), ("minRetentionHours", 0, float("inf"))):
+        value = ctx.body.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise CommandError(
+                14,
+                f"BSON field 'replSetResizeOplog.{name}' is the wrong type '{type(value).__name__}', "
+                "expected types '[long, int, decimal, double]'",
+                "TypeMismatch",
+            )
+        if not low <= value <= high:
+            raise rules.idl_range_error(server.version_series, f"replSetResizeOplog.{name}", value, low, high)
+    if not replset.config(server):
+        raise CommandError(26, "oplog does not exist", "NamespaceNotFound")
+    if "size" in ctx.body:
+        replset.state(server)["oplog_size_mb"] = int(ctx.body["size"])
+    return {}
 
 
 def log_write(server: Server, ctx: Context, reply: dict) -> None:
@@ -475,6 +508,7 @@ def retryable(handler):
 
 
 HANDLERS = {
+    "replSetResizeOplog": (repl_set_resize_oplog, True),
     "applyOps": (apply_ops, True),
     "standinApplyEntry": (standin_apply_entry, True),
     "standinOplogSince": (standin_oplog_since, False),

@@ -135,14 +135,19 @@ TIMESERIES_COMPATIBLE_OPTIONS = {
 }
 
 
-def _bucket_value_error(series: str, command: str, label: str, value) -> CommandError:
-    # timeseries.idl range validator (gte 1, lte 31536000). IDL comparison errors are
-    # location 51024 on 7.0 (idl_parser.h throwComparisonError) and BadValue from 7.1 on:
-    # jstests/core/timeseries/ddl/bucket_span_and_rounding_seconds.js accepts
-    # [BadValue, 51024] "getting BadValue when binary is > 7.1, else idlInvalidValueError".
+def idl_range_error(series: str, field: str, value, low, high) -> CommandError:
+    """An IDL validator's {gte: low, lte: high} refusing value. IDL comparison errors are
+    location 51024 on 7.0 (idl_parser.h throwComparisonError) and BadValue from 7.1 on:
+    jstests/core/timeseries/ddl/bucket_span_and_rounding_seconds.js accepts
+    [BadValue, 51024] "getting BadValue when binary is > 7.1, else idlInvalidValueError"."""
     code = 51024 if series == "7.0" else 2
-    bound = f">= 1, actual value '{value}'" if value < 1 else f"<= {MAX_BUCKET_SPAN_SECONDS}, actual value '{value}'"
-    return CommandError(code, f"BSON field '{command}.timeseries.{label}' value must be {bound}")
+    bound = f">= {low}, actual value '{value}'" if value < low else f"<= {high}, actual value '{value}'"
+    return CommandError(code, f"BSON field '{field}' value must be {bound}")
+
+
+def _bucket_value_error(series: str, command: str, label: str, value) -> CommandError:
+    # timeseries.idl range validator (gte 1, lte 31536000).
+    return idl_range_error(series, f"{command}.timeseries.{label}", value, 1, MAX_BUCKET_SPAN_SECONDS)
 
 
 def _parse_timeseries(command: str, timeseries, series: str, required_time_field: bool) -> None:
