@@ -12,7 +12,9 @@ description:
     as declared (type, mode, owner, group, and for a file its content, compared by SHA-1).
     With O(pid_file), whether the pid it holds is this very process.
   - A pid counts as this process only when C(/proc/<pid>/cmdline) starts with
-    O(command_line) (the binary and its C(--config) file). After a crash the pid file stays,
+    O(command_line) (the binary and its C(--config) file), the binary compared by its name
+    only: before an upgrade the running process may be the old binaries' from another
+    directory. After a crash the pid file stays,
     and its pid may since belong to an unrelated process, which must never be taken for
     MongoDB nor sent a signal.
   - Read-only; runs the same in check mode, and needs only Python's standard library (it
@@ -121,7 +123,7 @@ pid:
   returned: always
   type: int
 running:
-  description: Whether that pid is this very process (its command line starts with O(command_line)).
+  description: Whether that pid is this very process (its command line is O(command_line), binary by name).
   returned: always
   type: bool
 stale_pid_file:

@@ -11,13 +11,19 @@ from collections.abc import Mapping
 
 
 def names_this_process(cmdline: bytes, argv: list[str]) -> bool:
-    """Whether /proc/<pid>/cmdline is this process: it starts with argv.
+    """Whether /proc/<pid>/cmdline is this process: it starts with argv, the binary
+    compared by name only (mongod or mongos), so that the process an upgrade is about to
+    replace still counts when the new binaries live in another directory (an archive
+    install per version); its configuration file is what makes it this instance.
 
     A real mongod separates its arguments with NUL bytes; a process that rewrote its
     title (setproctitle) separates them with spaces. Both read the same here.
     """
     words = cmdline.replace(b"\0", b" ").decode("utf-8", "replace").split()
-    return bool(argv) and words[: len(argv)] == list(argv)
+    if not argv or len(words) < len(argv):
+        return False
+    same_binary = words[0].rsplit("/", 1)[-1] == argv[0].rsplit("/", 1)[-1]
+    return same_binary and words[1 : len(argv)] == list(argv[1:])
 
 
 def pid_in(text: str) -> int | None:

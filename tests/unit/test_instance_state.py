@@ -28,6 +28,8 @@ def _module():
     [
         (b"/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-a.conf\0", True),  # a real mongod
         (b"/opt/mongodb/bin/mongod --config /etc/mongodb/shard01-a.conf", True),  # a rewritten title
+        (b"/opt/mongodb-7.0.25/bin/mongod\0--config\0/etc/mongodb/shard01-a.conf\0", True),  # before an upgrade
+        (b"/opt/mongodb/bin/mongos\0--config\0/etc/mongodb/shard01-a.conf\0", False),  # another kind
         (b"/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-b.conf\0", False),  # another member
         (b"/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-a.conf.old\0", False),
         (b"sleep\0300\0", False),  # the pid went to an unrelated process
@@ -35,7 +37,7 @@ def _module():
         (b"", False),  # a zombie has an empty command line
     ],
 )
-def test_a_pid_is_this_process_only_when_its_command_line_starts_with_the_start_argv(cmdline, expected):
+def test_a_pid_is_this_process_only_when_its_command_line_is_the_start_argv_from_any_directory(cmdline, expected):
     assert names_this_process(cmdline, ARGV) is expected
 
 
