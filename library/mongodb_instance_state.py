@@ -13,8 +13,8 @@ description:
     With O(pid_file), whether the pid it holds is this very process.
   - A pid counts as this process only when C(/proc/<pid>/cmdline) starts with
     O(command_line) (the binary and its C(--config) file), the binary compared by its name
-    only: before an upgrade the running process may be the old binaries' from another
-    directory. After a crash the pid file stays,
+    only, since before an upgrade the running process may be the old binaries' from
+    another directory. After a crash the pid file stays,
     and its pid may since belong to an unrelated process, which must never be taken for
     MongoDB nor sent a signal.
   - Read-only; runs the same in check mode, and needs only Python's standard library (it
