@@ -181,6 +181,7 @@ from ansible.module_utils.mongodb_connection import (
     PyMongoError,
     client_for,
     connection_argument_spec,
+    hello_of,
     pymongo,
 )
 from ansible.module_utils.mongodb_rolling_plan import (
@@ -218,17 +219,6 @@ def _send(module: AnsibleModule, client, command: dict, refused: str, **failure)
         module.fail_json(msg=f"{refused}: {error.details.get('errmsg', error)}", code=error.code, **failure)
 
 
-def _hello(params: dict, address: str) -> dict:
-    """hello of one process (no authentication needed), {} when it does not answer."""
-    client = client_for(params, address, False)
-    try:
-        return client.admin.command("hello")
-    except PyMongoError:
-        return {}
-    finally:
-        client.close()
-
-
 def _own_status(params: dict, address: str) -> dict:
     client = client_for(params, address, True)
     try:
@@ -263,7 +253,7 @@ def _primaries(params: dict, groups: list[dict]) -> dict[str, str]:
         if group["name"] == "routers":
             continue
         for address in group["members"]:
-            if _hello(params, address).get("isWritablePrimary"):
+            if hello_of(params, address).get("isWritablePrimary"):
                 found[group["name"]] = address
                 break
     return found
@@ -275,7 +265,7 @@ def survey(params: dict) -> dict:
     balancer_mode = ""
     routers: list[str] = []
     for group in params["groups"]:
-        answers = {address: _hello(params, address) for address in group["members"]}
+        answers = {address: hello_of(params, address) for address in group["members"]}
         problems += [f"{address} ({group['name']}) does not answer" for address, hello in answers.items() if not hello]
         if group["name"] == "routers":
             routers = [address for address, hello in answers.items() if hello]
@@ -358,7 +348,7 @@ def _address(params: dict) -> str:
 def step_down(module: AnsibleModule) -> dict:
     params = module.params
     me = _address(params)
-    hello = _hello(params, me)
+    hello = hello_of(params, me)
     if not hello:
         module.fail_json(msg=f"{me} does not answer", changed=False, operations=[])
     if not hello.get("isWritablePrimary"):
@@ -388,7 +378,7 @@ def step_down(module: AnsibleModule) -> dict:
         client.close()
     new_primary = ""
     while time.monotonic() - started < params["timeout"]:
-        hello = _hello(params, me)
+        hello = hello_of(params, me)
         if hello.get("primary") and hello["primary"] != me and not hello.get("isWritablePrimary"):
             new_primary = hello["primary"]
             break
@@ -410,7 +400,7 @@ def wait(module: AnsibleModule) -> dict:
     started = time.monotonic()
     problem = "it was not asked"
     while time.monotonic() - started < params["timeout"]:
-        hello = _hello(params, me)
+        hello = hello_of(params, me)
         status = None
         if hello.get("secondary") and hello.get("primary"):
             try:

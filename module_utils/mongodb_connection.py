@@ -146,3 +146,14 @@ def client_for(params: dict, host: str, authenticated: bool):
     if not authenticated:
         other.update(login_user=None, login_password=None)
     return pymongo.MongoClient(**client_options(other))
+
+
+def hello_of(params: dict, address: str) -> dict:
+    """hello of one process (it needs no login), {} when it does not answer."""
+    client = client_for(params, address, False)
+    try:
+        return client.admin.command("hello")
+    except PyMongoError:
+        return {}
+    finally:
+        client.close()

@@ -235,6 +235,23 @@ def is_shard_key_index(key, shard_key) -> bool:
     return _user_fields(_fields(key))[: len(wanted)] == wanted
 
 
+def index_totals(stats: dict[str, list[dict]], now: datetime.datetime) -> dict[tuple[str, str], dict]:
+    """Per (namespace, index name): its key, accesses in all and per member, and the
+    start of each member's count (epoch seconds). stats: {member: [$indexStats
+    documents with ns]}."""
+    seen: dict[tuple[str, str], dict] = {}
+    for member, documents in stats.items():
+        for document in documents:
+            entry = seen.setdefault(
+                (document["ns"], document["name"]), {"ops": 0, "since": [], "members": {}, "key": document["key"]}
+            )
+            ops = int(document["accesses"]["ops"])
+            entry["ops"] += ops
+            entry["members"][member] = ops
+            entry["since"].append(_seconds(document["accesses"]["since"]) or now.timestamp())
+    return seen
+
+
 def unused_indexes(
     set_name: str, stats: dict[str, list[dict]], shard_keys: dict, limits: Thresholds, now: datetime.datetime
 ) -> list[dict]:
@@ -252,15 +269,9 @@ def unused_indexes(
                 f"{set_name}: no index statistics",
             )
         ]
-    seen: dict[tuple[str, str], dict] = {}
-    for documents in stats.values():
-        for document in documents:
-            entry = seen.setdefault((document["ns"], document["name"]), {"ops": 0, "since": [], "key": document["key"]})
-            entry["ops"] += int(document["accesses"]["ops"])
-            entry["since"].append(_seconds(document["accesses"]["since"]) or now.timestamp())
     minimum_age = limits.unused_index_min_age_hours * 3600
     found = []
-    for (namespace, name), entry in sorted(seen.items()):
+    for (namespace, name), entry in sorted(index_totals(stats, now).items()):
         if name == "_id_" or is_shard_key_index(entry["key"], shard_keys.get(namespace)):
             continue
         watched = now.timestamp() - max(entry["since"])

@@ -10,6 +10,7 @@ would stop them. Runs on MONGODB_BIN_DIR's mongod, or the stand-in when it is un
 
 from __future__ import annotations
 
+import datetime
 import time
 
 import pymongo
@@ -295,3 +296,46 @@ def test_the_oplog_is_resized_on_each_member_on_its_own(start_set):
 def servers_series(process) -> str:
     with direct(process) as client:
         return ".".join(client.admin.command("buildInfo")["version"].split(".")[:2])
+
+
+def test_compact_runs_on_a_secondary_and_a_primary_refuses_it_without_force(start_set):
+    """compact (docs "compact"; compact.idl is strict): not on a primary unless forced
+    (IllegalOperation 20), on its own member only, 26 for a missing collection."""
+    members = start_set([{"priority": 2}, {}, {}])
+    primary = members[0].client()
+    primary.failover.create_collection("metrics", timeseries={"timeField": "timestamp"})
+    primary.failover.metrics.insert_one({"timestamp": datetime.datetime.now(datetime.UTC)})
+    with pytest.raises(pymongo.errors.OperationFailure) as refused:
+        primary.failover.command({"compact": "metrics"})
+    assert refused.value.code == 20, refused.value.details
+    assert "bytesFreed" in primary.failover.command({"compact": "metrics", "force": True})
+    servers.wait_for(lambda: "metrics" in members[1].client().failover.list_collection_names(), 30)
+    secondary = members[1].client()
+    assert secondary.failover.command({"compact": "metrics"})["bytesFreed"] >= 0
+    for command, code in [
+        ({"compact": "absent"}, 26),
+        ({"compact": "metrics", "validate": True}, 40415),
+    ]:
+        with pytest.raises(pymongo.errors.OperationFailure) as refused:
+            secondary.failover.command(command)
+        assert refused.value.code == code, (command, refused.value.details)
+    if servers_series(members[1]) != "7.0":
+        assert secondary.failover.command({"compact": "metrics", "dryRun": True})["bytesFreed"] >= 0
+
+
+def test_the_ttl_monitor_is_a_runtime_parameter(start_set):
+    """ttlMonitorEnabled (ttl.idl: startup and runtime, default true) through
+    getParameter/setParameter (parameters.cpp: admin only, 72 for an unknown name)."""
+    [member] = start_set([{}])
+    client = member.client()
+    assert client.admin.command({"getParameter": 1, "ttlMonitorEnabled": 1})["ttlMonitorEnabled"] is True
+    assert client.admin.command({"setParameter": 1, "ttlMonitorEnabled": False})["was"] is True
+    assert client.admin.command({"getParameter": 1, "ttlMonitorEnabled": 1})["ttlMonitorEnabled"] is False
+    for db, command, code in [
+        ("admin", {"getParameter": 1, "noSuchParameter": 1}, 72),
+        ("admin", {"setParameter": 1, "noSuchParameter": 1}, 72),
+        ("failover", {"getParameter": 1, "ttlMonitorEnabled": 1}, 13),
+    ]:
+        with pytest.raises(pymongo.errors.OperationFailure) as refused:
+            client[db].command(command)
+        assert refused.value.code == code, (command, refused.value.details)

@@ -8,6 +8,7 @@ without it the tests are skipped.
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 from pathlib import Path
@@ -154,3 +155,92 @@ def test_maintenance_resizes_each_members_oplog_online(converged):
     assert {p: s[0] for p, s in state(converged).items()} == pids_before
     again = run(converged, "playbooks/maintenance.yml", TARGET_ENV, "-e", size)
     assert all(c["changed"] == 0 for c in recap(again.stdout).values()), again.stdout[-3000:]
+
+
+MAINTENANCE = "playbooks/maintenance.yml"
+
+
+def primary_port(root: Path) -> int:
+    for port in PORTS:
+        with admin(root, port) as client:
+            if client.admin.command("hello").get("isWritablePrimary"):
+                return port
+    raise AssertionError("no primary")
+
+
+def index_accesses(output: str, namespace: str, index: str) -> int:
+    """The accesses the maintenance report's table gives an index."""
+    found = re.search(rf"{re.escape(namespace)}\s+{re.escape(index)}\s+(\d+)\s", output)
+    assert found, output[-4000:]
+    return int(found.group(1))
+
+
+def set_ttl_monitor(root: Path, enabled: bool) -> None:
+    for port in PORTS:
+        with admin(root, port) as client:
+            client.admin.command({"setParameter": 1, "ttlMonitorEnabled": enabled})
+
+
+def test_maintenance_reports_index_usage_and_stops_when_expiry_is_behind(converged):
+    """The report counts each index's accesses on every member; a measurement older than
+    the 90-day window plus a bucket's span (here with the TTL monitor off, which the
+    report also names) stops the run in fail mode and is only reported in warn mode."""
+    first = run(converged, MAINTENANCE, TARGET_ENV)
+    assert first.returncode == 0, first.stdout[-5000:]
+    before = index_accesses(first.stdout, "monitoring.assets", "asset_type_idx")
+    with admin(converged, primary_port(converged)) as client:
+        list(client.monitoring.assets.find({"asset_type": "vm"}).hint("asset_type_idx"))
+    second = run(converged, MAINTENANCE, TARGET_ENV)
+    assert index_accesses(second.stdout, "monitoring.assets", "asset_type_idx") == before + 1
+    assert all(c["changed"] == 0 for c in recap(second.stdout).values()), second.stdout[-3000:]
+
+    set_ttl_monitor(converged, False)
+    old = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=100)
+    try:
+        with admin(converged, primary_port(converged)) as client:
+            client.monitoring.metrics.insert_one({"timestamp": old, "meta": {"asset_id": "vm-1"}, "value": 1.0})
+        stopped = run(converged, MAINTENANCE, TARGET_ENV)
+        assert stopped.returncode == 2, stopped.stdout[-3000:]
+        output = " ".join(stopped.stdout.split())
+        assert "Nothing was changed" in output
+        assert re.search(r"the oldest measurement of monitoring.metrics \(\S+\) is 100.0 days old", output), output
+        assert all(f"127.0.0.1:{port}" in output.split("TTL monitor is off")[1][:200] for port in PORTS), output
+        warned = run(converged, MAINTENANCE, TARGET_ENV, "-e", "mongodb_maintenance_mode=warn")
+        assert warned.returncode == 0, warned.stdout[-3000:]
+        assert "WARNING: " in warned.stdout and "100.0 days old" in warned.stdout
+    finally:
+        with admin(converged, primary_port(converged)) as client:
+            client.monitoring.metrics.delete_many({"timestamp": {"$lt": old + datetime.timedelta(days=1)}})
+        set_ttl_monitor(converged, True)
+
+
+def compacted(output: str) -> list[str]:
+    """The members the run compacted, in order ("Compacted <address>: ..." lines)."""
+    return re.findall(
+        r"(?:Would compact|Compacted) 127\.0\.0\.1:(\d+): monitoring\.metrics, monitoring\.assets", output
+    )
+
+
+def test_maintenance_compacts_secondaries_one_at_a_time_and_the_primary_only_when_asked(converged):
+    primary = primary_port(converged)
+    secondaries = [str(p) for p in PORTS if p != primary]
+    compact = ("-e", "mongodb_maintenance_compact=true")
+
+    refused = run(converged, MAINTENANCE, TARGET_ENV, *compact, "-e", "mongodb_maintenance_free_space_target_mb=0")
+    assert refused.returncode == 2
+    assert "mongodb_maintenance_free_space_target_mb is 0" in refused.stdout
+
+    checked = run(converged, MAINTENANCE, TARGET_ENV, "--check", *compact)
+    assert checked.returncode == 0, checked.stdout[-5000:]
+    assert compacted(checked.stdout) == secondaries
+    assert f"127.0.0.1:{primary} is its set's primary and is not compacted" in checked.stdout
+
+    done = run(converged, MAINTENANCE, TARGET_ENV, *compact)
+    assert done.returncode == 0, done.stdout[-5000:]
+    assert compacted(done.stdout) == secondaries
+    assert primary_port(converged) == primary
+
+    everything = run(converged, MAINTENANCE, TARGET_ENV, *compact, "-e", "mongodb_maintenance_compact_primary=true")
+    assert everything.returncode == 0, everything.stdout[-5000:]
+    assert compacted(everything.stdout) == [*secondaries, str(primary)]
+    assert primary_port(converged) != primary  # stepped down before its compact

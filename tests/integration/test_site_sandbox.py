@@ -19,7 +19,7 @@ import pymongo
 import pytest
 import yaml
 from support import servers
-from support.ansible import recap, run_molecule, run_playbook
+from support.ansible import PROJECT, recap, run_molecule, run_playbook
 from support.site import ADVERTISED_ADDRESS, SANDBOX_INVENTORY, SITE, created_users_on, env, refused_for_privileges
 
 MONGOS_PORT = 28017
@@ -117,21 +117,36 @@ def test_the_molecule_verifier_passes_on_the_converged_sandbox(sandbox):
 # -- health ----------------------------------------------------------------------------------
 
 
-def test_the_health_check_of_the_converged_sandbox_is_green_and_fail_mode_fails(sandbox):
+def test_the_health_check_of_the_converged_sandbox_is_green_and_fail_mode_fails(sandbox, tmp_path):
     """Every process of the stricter layout (advertised addresses, an arbiter) as the
-    monitoring account; then, with a disk threshold no filesystem meets, it fails and
-    names what it found."""
+    monitoring account, with its schedule written as a cron entry; then, with a disk
+    threshold no filesystem meets, it fails and names what it found, and the run without
+    a schedule removes the entry."""
     fast = ("-e", "mongodb_health_cache_sample_seconds=1")
-    green = run_playbook("playbooks/health.yml", *SANDBOX_INVENTORY, *fast, env=env(sandbox))
+    cron_file = tmp_path / "cron.d" / "mongodb-health"
+    cron_file.parent.mkdir()
+    schedule = ("-e", "mongodb_health_cron_schedule='*/5 * * * *'", "-e", f"mongodb_health_cron_file={cron_file}")
+    green = run_playbook("playbooks/health.yml", *SANDBOX_INVENTORY, *fast, *schedule, env=env(sandbox))
     assert green.returncode == 0, green.stdout[-3000:]
     assert "ALERT" not in green.stdout and "does not answer" not in green.stdout
     for check in ("connections", "slow_operations", "replication_lag", "disk", "cache_hit_ratio", "unused_indexes"):
         assert check in green.stdout
+    [entry] = [line for line in cron_file.read_text().splitlines() if line and not line.startswith("#")]
+    assert entry.startswith("*/5 * * * * root cd ") and "ansible-playbook -i " in entry
+    assert f"-i {PROJECT / 'inventories' / 'sandbox'} " in entry and " playbooks/health.yml " in entry
     red = run_playbook(
-        "playbooks/health.yml", *SANDBOX_INVENTORY, *fast, "-e", "mongodb_health_max_disk_ratio=0", env=env(sandbox)
+        "playbooks/health.yml",
+        *SANDBOX_INVENTORY,
+        *fast,
+        "-e",
+        "mongodb_health_max_disk_ratio=0",
+        "-e",
+        f"mongodb_health_cron_file={cron_file}",
+        env=env(sandbox),
     )
     assert red.returncode != 0
     assert "the data filesystem is" in red.stdout and "alert(s)" in red.stdout
+    assert not cron_file.exists()  # the cron module removes a cron file left empty
 
 
 # -- the applications' connection profile ----------------------------------------------

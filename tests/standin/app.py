@@ -12,6 +12,7 @@ from . import (
     diagnostics,
     elections,
     fcv,
+    maintenance,
     mongos,
     replication,
     replset,
@@ -31,12 +32,14 @@ def handlers_for(role: str) -> dict:
         handlers.update(replication.HANDLERS)
         handlers.update(elections.HANDLERS)
         handlers.update(fcv.HANDLERS)
+        handlers.update(maintenance.HANDLERS)
         for name in replication.RETRYABLE:
             handler, writes = handlers[name]
             handlers[name] = (replication.retryable(handler), writes)
     else:
         handlers.update(mongos.HANDLERS)
         handlers.update(fcv.MONGOS_HANDLERS)
+        handlers.update(maintenance.MONGOS_HANDLERS)
     return handlers
 
 

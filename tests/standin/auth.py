@@ -56,7 +56,7 @@ READ = {
 }
 WRITE = {"insert", "update", "delete", "findAndModify"}
 COLLECTION_ADMIN = {"create", "drop", "createIndexes", "dropIndexes"}
-DB_ADMIN = COLLECTION_ADMIN | {"collMod", "dropDatabase", "profile", "validate"}
+DB_ADMIN = COLLECTION_ADMIN | {"collMod", "dropDatabase", "profile", "validate", "compact"}
 USER_ADMIN = {"createUser", "updateUser", "dropUser", "usersInfo", "grantRolesToUser", "revokeRolesFromUser"}
 CLUSTER_MONITOR = {
     "serverStatus",
@@ -106,6 +106,10 @@ BACKUP = {
     "balancerStatus",
 }
 
+# hostManager (held by clusterAdmin): setParameter on the cluster, compact on every
+# database (builtin_roles.yml; docs "compact", Required Privileges).
+HOST_MANAGER = {"setParameter", "compact"}
+
 # role -> (categories, any database?)
 ROLES: dict[str, tuple[set[str], bool]] = {
     "read": (READ, False),
@@ -120,9 +124,9 @@ ROLES: dict[str, tuple[set[str], bool]] = {
     # clusterMonitor: collStats, dbStats and indexStats on every database too (builtin_roles.yml).
     "clusterMonitor": (CLUSTER_MONITOR | {"listDatabases", "collStats", "dbStats", "indexStats"}, True),
     "clusterManager": (CLUSTER_MONITOR | CLUSTER_MANAGE - {"shutdown"}, True),
-    "clusterAdmin": (CLUSTER_MONITOR | CLUSTER_MANAGE, True),
+    "clusterAdmin": (CLUSTER_MONITOR | CLUSTER_MANAGE | HOST_MANAGER, True),
     "backup": (BACKUP, True),
-    "restore": (READ | WRITE | DB_ADMIN | {"applyOps"}, True),
+    "restore": (READ | WRITE | DB_ADMIN - {"compact"} | {"applyOps"}, True),
     "root": (set(), True),  # everything
 }
 
@@ -214,7 +218,9 @@ def _allowed(roles: list[dict], name: str, db: str) -> bool:
         categories, any_database = ROLES.get(grant["role"], (set(), False))
         if grant["role"] == "root":
             return True
-        cluster_wide = CLUSTER_MONITOR | CLUSTER_MANAGE | {"balancerStart", "balancerStop", "balancerStatus"}
+        cluster_wide = (
+            CLUSTER_MONITOR | CLUSTER_MANAGE | {"setParameter"} | {"balancerStart", "balancerStop", "balancerStatus"}
+        )
         if name in categories and (any_database or grant["db"] == db or name in cluster_wide):
             return True
     return False

@@ -10,8 +10,8 @@
   Found an invalid featureCompatibilityVersion document ...", exit code 62
   (EXIT_NEED_UPGRADE, src/mongo/util/exit_code.h; src/mongo/db/startup_recovery.cpp).
 - getParameter {featureCompatibilityVersion: 1} answers {featureCompatibilityVersion:
-  {version}} on mongod; another parameter, or any on mongos (where this one is not
-  registered), is 72 "no option found to get" (src/mongo/db/commands/parameters.cpp).
+  {version}} on mongod; mongos does not register it (tests/standin/maintenance.py
+  answers getParameter).
 - setFeatureCompatibilityVersion (src/mongo/db/commands/set_feature_compatibility_version_command.cpp):
   admin only (13); never on a secondary (secondaryAllowed kNever: NotWritablePrimary
   10107); needs the setFeatureCompatibilityVersion action (clusterManager); a value this
@@ -68,14 +68,6 @@ def startup_problem(server: Server) -> str:
     )
 
 
-def get_parameter(server: Server, ctx: Context) -> dict:
-    if ctx.db != "admin":
-        raise CommandError(13, "getParameter may only be run against the admin database.", "Unauthorized")
-    if server.settings.role != "mongod" or not ctx.body.get(KEY):
-        raise CommandError(72, "no option found to get", "InvalidOptions")
-    return {KEY: {"version": current(server)}}
-
-
 def set_feature_compatibility_version(server: Server, ctx: Context) -> dict:
     """On a mongod; replayed from the oplog (peer "internal") it only records the version."""
     requested = ctx.body.get("setFeatureCompatibilityVersion")
@@ -114,12 +106,6 @@ def set_through_mongos(server: Server, ctx: Context) -> dict:
     return {}
 
 
-MONGOS_HANDLERS = {
-    "getParameter": (get_parameter, False),
-    "setFeatureCompatibilityVersion": (set_through_mongos, False),
-}
+MONGOS_HANDLERS = {"setFeatureCompatibilityVersion": (set_through_mongos, False)}
 
-HANDLERS = {
-    "getParameter": (get_parameter, False),
-    "setFeatureCompatibilityVersion": (set_feature_compatibility_version, True),
-}
+HANDLERS = {"setFeatureCompatibilityVersion": (set_feature_compatibility_version, True)}
