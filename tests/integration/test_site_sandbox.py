@@ -154,8 +154,22 @@ def test_the_health_check_of_the_converged_sandbox_is_green_and_fail_mode_fails(
 
 def test_the_connection_profile_writes_with_ingestion_and_reads_with_the_dashboard_profile(sandbox, tmp_path):
     """As the application account, with the rendered URIs: the ingestion profile's write
-    concern and the dashboard's read preference are what the driver uses."""
+    concern and the dashboard's read preference are what the driver uses. Check mode
+    writes nothing and, with secrets, shows no password in its diff."""
     profile_dir = tmp_path / "with-secrets"
+    checked = run_playbook(
+        "playbooks/connection-profile.yml",
+        *SANDBOX_INVENTORY,
+        "--check",
+        "--diff",
+        "-e",
+        f"profile_dir={profile_dir}",
+        "-e",
+        "profile_include_secrets=true",
+        env=env(sandbox),
+    )
+    assert checked.returncode == 0, checked.stdout[-3000:]
+    assert recap(checked.stdout)["localhost"]["changed"] == 2 and not profile_dir.exists()  # the directory, the files
     rendered = run_playbook(
         "playbooks/connection-profile.yml",
         *SANDBOX_INVENTORY,
@@ -168,7 +182,7 @@ def test_the_connection_profile_writes_with_ingestion_and_reads_with_the_dashboa
     assert rendered.returncode == 0, rendered.stdout[-3000:]
     profile = yaml.safe_load((profile_dir / "mongodb-connection.yml").read_text())
     assert {oct(path.stat().st_mode & 0o777) for path in profile_dir.iterdir()} == {"0o600"}
-    assert profile["password"] not in rendered.stdout + rendered.stderr
+    assert profile["password"] not in rendered.stdout + rendered.stderr + checked.stdout + checked.stderr
     credentials = {"username": profile["username"], "password": profile["password"]}
     with pymongo.MongoClient(profile["profiles"]["ingestion"]["uri"], **credentials) as ingestion:
         assert ingestion.write_concern.document == {"w": 1, "j": False, "wtimeout": 5000}
