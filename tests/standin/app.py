@@ -16,6 +16,7 @@ from . import (
     mongos,
     replication,
     replset,
+    tls,
 )
 from .server import Server, ServerSettings
 
@@ -24,7 +25,7 @@ DEFAULT_PORT = {"mongod": 27017, "mongos": 27017}
 
 def handlers_for(role: str) -> dict:
     handlers: dict = {}
-    for module in (commands_admin, commands_catalog, commands_crud, auth):
+    for module in (commands_admin, commands_catalog, commands_crud, auth, tls):
         handlers.update(module.HANDLERS)
     if role == "mongod":
         handlers.update(diagnostics.HANDLERS)
@@ -59,6 +60,7 @@ def build_server(
     )
     server = Server(settings, handlers_for(role))
     server.gates.append(auth.check)
+    tls.configure(server, options)
     if role == "mongod":
         server.before_write.append(replset.guard_write)
         server.before_write.append(replication.remember_documents)

@@ -106,9 +106,9 @@ BACKUP = {
     "balancerStatus",
 }
 
-# hostManager (held by clusterAdmin): setParameter on the cluster, compact on every
-# database (builtin_roles.yml; docs "compact", Required Privileges).
-HOST_MANAGER = {"setParameter", "compact"}
+# hostManager (held by clusterAdmin): setParameter and rotateCertificates on the cluster,
+# compact on every database (builtin_roles.yml; docs "compact", Required Privileges).
+HOST_MANAGER = {"setParameter", "compact", "rotateCertificates"}
 
 # role -> (categories, any database?)
 ROLES: dict[str, tuple[set[str], bool]] = {

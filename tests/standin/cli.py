@@ -16,13 +16,14 @@ import json
 import logging
 import os
 import signal
+import ssl
 import sys
 import time
 from pathlib import Path
 
 import yaml
 
-from . import fcv
+from . import fcv, tls
 from . import options as option_rules
 from .storage import LOCK_FILE, read_storage_metadata, write_storage_metadata
 
@@ -153,6 +154,9 @@ def _check_startup_rules(role: str, options: dict) -> None:
     key_file = _get(options, "security.keyFile")
     if key_file:
         _check_key_file(Path(key_file))
+    problem = tls.startup_problem(options)
+    if problem:
+        raise StartupError(problem, EXIT_BADOPTIONS)
 
 
 def _check_key_file(path: Path) -> None:
@@ -311,7 +315,10 @@ def _clear_lock(options: dict, role: str) -> None:
 
 def _run(role: str, version: str, options: dict, argv: list[str], ready_fd: int | None) -> int:
     _check_startup_rules(role, options)
-    server = _build_server(role, version, options, argv)
+    try:
+        server = _build_server(role, version, options, argv)
+    except ssl.SSLError as error:
+        raise StartupError(f"Cannot read the TLS certificate key file: {error}", EXIT_BADOPTIONS) from error
     if role == "mongod" and (problem := fcv.startup_problem(server)):
         raise StartupError(problem, EXIT_NEED_UPGRADE)
     try:

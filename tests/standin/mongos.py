@@ -20,7 +20,7 @@ from typing import Any
 
 import pymongo
 
-from . import replication, replset
+from . import replication, replset, tls
 from .errors import CommandError
 from .server import Context, Server
 
@@ -66,7 +66,9 @@ class Cluster:
             if connection not in self.clients:
                 name, _, hosts = connection.partition("/")
                 self.clients[connection] = pymongo.MongoClient(
-                    f"mongodb://{hosts}/?replicaSet={name}", serverSelectionTimeoutMS=FIND_HOST_TIMEOUT_MS
+                    f"mongodb://{hosts}/?replicaSet={name}",
+                    serverSelectionTimeoutMS=FIND_HOST_TIMEOUT_MS,
+                    **tls.INTERNAL_CLIENT_OPTIONS,
                 )
             return self.clients[connection]
 

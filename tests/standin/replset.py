@@ -30,6 +30,7 @@ from typing import Any
 import pymongo
 from bson import ObjectId, Timestamp
 
+from . import tls
 from .errors import CommandError
 from .server import Context, Server, now
 from .storage import Collection
@@ -171,6 +172,7 @@ def _client(host: str, timeout_ms: int = 2000) -> pymongo.MongoClient:
                 serverSelectionTimeoutMS=timeout_ms,
                 connectTimeoutMS=timeout_ms,
                 socketTimeoutMS=timeout_ms * 5,
+                **tls.INTERNAL_CLIENT_OPTIONS,
             )
         return _CLIENTS[key]
 

@@ -87,6 +87,8 @@ class Server:
         self.sessions: dict[int, dict] = {}
         # Working objects of optional parts (e.g. mongos's cluster connections).
         self.extra_state: dict = {}
+        # What a new connection must speak (tls.py): the socket to serve, or None to close it.
+        self.wrap_connection: Callable[[socket.socket], socket.socket | None] | None = None
         # Where users live when not in this process's own store (mongos: config servers).
         self.user_source: Callable[[], list[dict]] | None = None
         # Checks every command passes first (authorization), then hooks around writes:
@@ -217,6 +219,11 @@ class Server:
             connection_id = self.total_connections
         reply_id = 0
         try:
+            if self.wrap_connection is not None:
+                served = self.wrap_connection(sock)
+                if served is None:
+                    return
+                sock = served
             while not self.shutting_down.is_set():
                 try:
                     request = wire.read_request(sock)
