@@ -31,8 +31,17 @@ options:
     type: bool
     default: false
   tls_ca_file:
-    description: CA certificate file for TLS.
+    description: CA certificate file for TLS; the server's certificate must chain to it.
     type: path
+  tls_certificate_key_file:
+    description:
+      - The client's key and certificate in one PEM file, presented to a server that asks
+        for one (a server with C(net.tls.CAFile) does unless it allows connections without
+        certificates).
+    type: path
+  tls_certificate_key_file_password:
+    description: Password of O(tls_certificate_key_file)'s key. Never logged.
+    type: str
   connect_timeout:
     description: Seconds to wait for the server before giving up.
     type: int

@@ -34,6 +34,8 @@ def connection_argument_spec() -> dict[str, Any]:
         "direct_connection": {"type": "bool", "default": True},
         "tls": {"type": "bool", "default": False},
         "tls_ca_file": {"type": "path"},
+        "tls_certificate_key_file": {"type": "path"},
+        "tls_certificate_key_file_password": {"type": "str", "no_log": True},
         "connect_timeout": {"type": "int", "default": 10},
     }
 
@@ -59,6 +61,11 @@ def client_options(params: dict) -> dict[str, Any]:
         options["tls"] = True
         if params.get("tls_ca_file"):
             options["tlsCAFile"] = params["tls_ca_file"]
+        if params.get("tls_certificate_key_file"):
+            # The client certificate a server with a CA file asks for (net.tls.CAFile).
+            options["tlsCertificateKeyFile"] = params["tls_certificate_key_file"]
+            if params.get("tls_certificate_key_file_password"):
+                options["tlsCertificateKeyFilePassword"] = params["tls_certificate_key_file_password"]
     return options
 
 

@@ -151,3 +151,18 @@ def test_a_replica_set_under_require_tls_elects_and_replicates_over_tls(start_mo
         assert sorted(m["stateStr"] for m in status["members"]) == ["PRIMARY", "SECONDARY", "SECONDARY"]
     finally:
         first.close()
+
+
+def test_the_modules_connect_with_tls_and_present_a_client_certificate(start_mongod, tmp_path, pki):
+    """The shared connection options (module_utils/mongodb_connection.py) under requireTLS
+    with a CA file: the CA file and the client certificate get a module in; without the
+    certificate the server refuses it."""
+    from support.ansible import run_module
+
+    _, files = pki
+    process = start_mongod(tls_config(tmp_path, files, mode="requireTLS"))
+    connection = {"login_port": process.port, "tls": True, "tls_ca_file": str(files["ca"]), "timeout": 5}
+    ready = run_module("mongodb_wait_ready", {**connection, "tls_certificate_key_file": str(files["client"])})
+    assert not ready.get("failed"), ready
+    refused = run_module("mongodb_wait_ready", connection)
+    assert refused.get("failed"), refused

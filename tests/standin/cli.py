@@ -326,8 +326,8 @@ def _run(role: str, version: str, options: dict, argv: list[str], ready_fd: int 
     except OSError as error:
         raise StartupError(f"Error setting up listener: SocketException: {error.strerror}", EXIT_NET_ERROR) from error
     _write_pid_files(options, role)
-    signal.signal(signal.SIGTERM, lambda *_: server.request_shutdown())
-    signal.signal(signal.SIGINT, lambda *_: server.request_shutdown())
+    signal.signal(signal.SIGTERM, lambda *_: server.signal_shutdown())
+    signal.signal(signal.SIGINT, lambda *_: server.signal_shutdown())
     _configure_logging(options)
     logging.getLogger("standin").info(f"Waiting for connections on port {server.settings.port}")
     if ready_fd is not None:

@@ -87,6 +87,7 @@ class Server:
         self.sessions: dict[int, dict] = {}
         # Working objects of optional parts (e.g. mongos's cluster connections).
         self.extra_state: dict = {}
+        self.shutdown_signalled = False
         # What a new connection must speak (tls.py): the socket to serve, or None to close it.
         self.wrap_connection: Callable[[socket.socket], socket.socket | None] | None = None
         # Where users live when not in this process's own store (mongos: config servers).
@@ -194,8 +195,11 @@ class Server:
             thread.start()
         # A timed wait: the kernel may deliver SIGTERM to any thread, and Python runs the
         # handler only when the main thread wakes; an untimed wait could sleep through it.
-        while not self.shutting_down.wait(0.5):
-            pass
+        # The handler only raises a flag (signal_shutdown): it runs on this thread, maybe
+        # inside the Event's own lock, and setting the Event there would deadlock.
+        while not self.shutting_down.wait(0.1):
+            if self.shutdown_signalled:
+                self.request_shutdown()
         for hook in self.before_shutdown:
             try:
                 hook(self)
@@ -206,6 +210,10 @@ class Server:
             listener.server_close()
         with self.lock:
             self.store.save()
+
+    def signal_shutdown(self) -> None:
+        """For a signal handler: takes no lock."""
+        self.shutdown_signalled = True
 
     def request_shutdown(self) -> None:
         log.info("shutdown requested")
