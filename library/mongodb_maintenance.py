@@ -172,12 +172,15 @@ def _listed(client, namespace: str) -> dict | None:
 
 
 def _index_stats(client, namespaces: list[str]) -> list[dict]:
+    """$indexStats of each namespace this member holds (one listCollections per database)."""
+    held: dict[str, list[str]] = {}
     documents = []
     for namespace in namespaces:
-        if _listed(client, namespace) is None:
-            continue
         db, _, name = namespace.partition(".")
-        documents += [{**d, "ns": namespace} for d in client[db][name].aggregate([{"$indexStats": {}}])]
+        if db not in held:
+            held[db] = client[db].list_collection_names()
+        if name in held[db]:
+            documents += [{**d, "ns": namespace} for d in client[db][name].aggregate([{"$indexStats": {}}])]
     return documents
 
 

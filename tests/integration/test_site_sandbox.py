@@ -157,28 +157,23 @@ def test_the_connection_profile_writes_with_ingestion_and_reads_with_the_dashboa
     concern and the dashboard's read preference are what the driver uses. Check mode
     writes nothing and, with secrets, shows no password in its diff."""
     profile_dir = tmp_path / "with-secrets"
-    checked = run_playbook(
-        "playbooks/connection-profile.yml",
-        *SANDBOX_INVENTORY,
-        "--check",
-        "--diff",
-        "-e",
-        f"profile_dir={profile_dir}",
-        "-e",
-        "profile_include_secrets=true",
-        env=env(sandbox),
-    )
+
+    def render_with_secrets(*flags: str):
+        return run_playbook(
+            "playbooks/connection-profile.yml",
+            *SANDBOX_INVENTORY,
+            *flags,
+            "-e",
+            f"profile_dir={profile_dir}",
+            "-e",
+            "profile_include_secrets=true",
+            env=env(sandbox),
+        )
+
+    checked = render_with_secrets("--check", "--diff")
     assert checked.returncode == 0, checked.stdout[-3000:]
     assert recap(checked.stdout)["localhost"]["changed"] == 2 and not profile_dir.exists()  # the directory, the files
-    rendered = run_playbook(
-        "playbooks/connection-profile.yml",
-        *SANDBOX_INVENTORY,
-        "-e",
-        f"profile_dir={profile_dir}",
-        "-e",
-        "profile_include_secrets=true",
-        env=env(sandbox),
-    )
+    rendered = render_with_secrets()
     assert rendered.returncode == 0, rendered.stdout[-3000:]
     profile = yaml.safe_load((profile_dir / "mongodb-connection.yml").read_text())
     assert {oct(path.stat().st_mode & 0o777) for path in profile_dir.iterdir()} == {"0o600"}

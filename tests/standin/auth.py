@@ -213,15 +213,25 @@ def _allowed_by_localhost_exception(server: Server, ctx: Context) -> bool:
 # -- authorization -------------------------------------------------------------------
 
 
+# Actions on the cluster resource: a grant of them counts whatever database a command names.
+CLUSTER_WIDE = (
+    CLUSTER_MONITOR
+    | CLUSTER_MANAGE
+    | {"setParameter", "rotateCertificates"}
+    | {
+        "balancerStart",
+        "balancerStop",
+        "balancerStatus",
+    }
+)
+
+
 def _allowed(roles: list[dict], name: str, db: str) -> bool:
     for grant in roles:
         categories, any_database = ROLES.get(grant["role"], (set(), False))
         if grant["role"] == "root":
             return True
-        cluster_wide = (
-            CLUSTER_MONITOR | CLUSTER_MANAGE | {"setParameter"} | {"balancerStart", "balancerStop", "balancerStatus"}
-        )
-        if name in categories and (any_database or grant["db"] == db or name in cluster_wide):
+        if name in categories and (any_database or grant["db"] == db or name in CLUSTER_WIDE):
             return True
     return False
 
