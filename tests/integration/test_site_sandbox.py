@@ -434,7 +434,11 @@ def test_a_rolling_restart_restarts_every_process_once_while_the_application_wri
     for primary in primaries:
         shard = [HOST_OF_PORT[port] for port in SHARD_PORTS[f"sandbox-shard-{primary[13:15]}"]]
         assert max(restarted.index(member) for member in shard) == restarted.index(primary)
-    assert changed_by(result.stdout, "Step this member down if it is its set's primary") == primaries
+    # A set's primary is stepped down when its turn comes. Under load an election may move
+    # it earlier (CI saw one on a 2-core machine); then that set's last member is a
+    # secondary by its turn and needs no step-down, so only a subset is required here.
+    stepped = changed_by(result.stdout, "Step this member down if it is its set's primary")
+    assert stepped and [host for host in primaries if host in stepped] == stepped
     assert writer.failures == []
     assert probe.count_documents({}) == len(writer.acknowledged)
     with admin_client(sandbox) as admin:
