@@ -14,8 +14,11 @@ sys.path.insert(0, str(TESTS_DIR))
 from support import servers  # noqa: E402
 
 # The integration files that take longest, longest first. `make integration` hands whole
-# files to pytest-xdist workers in collection order (--dist loadfile), so a long file
-# collected last would start when the others are done and leave the other workers idle.
+# files to pytest-xdist workers (--dist loadfile). Note that pytest-xdist reorders the
+# files by their number of tests unless given --no-loadscope-reorder, so this order
+# decides only among files with as many tests; a run with --no-loadscope-reorder (this
+# order exactly, the sandbox's chain from the start) was slower on 2026-12-06 (1028 s
+# against 810-861 s), with the three serial chains contending from the start.
 LONGEST_FIRST = (
     "test_site_sandbox.py",
     "test_site_refusals.py",
