@@ -14,11 +14,11 @@ sys.path.insert(0, str(TESTS_DIR))
 from support import servers  # noqa: E402
 
 # The integration files that take longest, longest first. `make integration` hands whole
-# files to pytest-xdist workers (--dist loadfile). Note that pytest-xdist reorders the
-# files by their number of tests unless given --no-loadscope-reorder, so this order
-# decides only among files with as many tests; a run with --no-loadscope-reorder (this
-# order exactly, the sandbox's chain from the start) was slower on 2026-12-06 (1028 s
-# against 810-861 s), with the three serial chains contending from the start.
+# files to pytest-xdist workers (--dist loadfile). pytest-xdist hands out the files with
+# the most tests first unless given --no-loadscope-reorder, so this order decides only
+# among files with as many tests. One run with --no-loadscope-reorder (this order
+# exactly, the sandbox's chain from the start) took 1028 s against 810-861 s, but in an
+# hour when the same site.yml run was 1.6 times slower too: not settled (2026-12-06).
 LONGEST_FIRST = (
     "test_site_sandbox.py",
     "test_site_refusals.py",
