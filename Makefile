@@ -50,8 +50,8 @@ test: setup ## The whole test suite (what .ci/run runs): the checks side by side
 lint: setup ## yamllint, ansible-lint (production profile), ruff.
 	yamllint --strict .
 	ansible-lint --profile production
-	ruff check library module_utils tests filter_plugins doc_fragments molecule action_plugins roles/mongodb_backup/files
-	ruff format --check library module_utils tests filter_plugins doc_fragments molecule action_plugins roles/mongodb_backup/files
+	ruff check library module_utils tests filter_plugins doc_fragments molecule action_plugins callback_plugins roles/mongodb_backup/files
+	ruff format --check library module_utils tests filter_plugins doc_fragments molecule action_plugins callback_plugins roles/mongodb_backup/files
 
 syntax: setup ## ansible-playbook --syntax-check of every playbook against every inventory.
 	@set -e; for inventory in inventories/*/; do \

@@ -118,6 +118,14 @@ paths:
   sample:
     /var/lib/mongodb/data:
       {exists: true, type: directory, mode: "0700", owner: mongodb, group: mongodb, as_declared: true}
+differing:
+  description:
+    - The declared paths that are not as declared, in the order declared. A role's
+      file tasks loop over these, so on a converged host they have nothing to do.
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/mongodb/mongod-27017.conf]
 pid:
   description: The pid the pid file holds, or null when there is no readable pid.
   returned: always
@@ -192,6 +200,12 @@ def read_path(declared: dict) -> dict:
     return found
 
 
+def read_paths(declared: list[dict]) -> tuple[dict, list[str]]:
+    """What was found at each declared path, and the paths not as declared."""
+    paths = {each["path"]: read_path(each) for each in declared}
+    return paths, [path for path, found in paths.items() if not found["as_declared"]]
+
+
 def read_process(pid_file: str | None, command_line: list[str]) -> dict:
     try:
         with open(pid_file or "", encoding="utf-8") as stream:
@@ -209,9 +223,9 @@ def read_process(pid_file: str | None, command_line: list[str]) -> dict:
 
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    paths = {declared["path"]: read_path(declared) for declared in module.params["paths"]}
+    paths, differing = read_paths(module.params["paths"])
     process = read_process(module.params["pid_file"], module.params["command_line"])
-    module.exit_json(changed=False, operations=[], paths=paths, **process)
+    module.exit_json(changed=False, operations=[], paths=paths, differing=differing, **process)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ sys.path.insert(0, str(TESTS_DIR))
 
 from support import servers  # noqa: E402
 
+pytest_plugins = ["support.cpu_report"]
+
 # The integration files that take longest, longest first. `make integration` hands whole
 # files to pytest-xdist workers (--dist loadfile). pytest-xdist hands out the files with
 # the most tests first unless given --no-loadscope-reorder, so this order decides only

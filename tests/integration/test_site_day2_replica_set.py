@@ -73,10 +73,12 @@ def state(root: Path) -> dict:
 def converged(tmp_path_factory):
     root = tmp_path_factory.mktemp("upgrade")
     previous = binary_version(PREVIOUS_ENV)
-    result = run(root, SITE, PREVIOUS_ENV, "-e", f"mongodb_version={previous}")
-    assert result.returncode == 0, result.stdout[-5000:]
-    yield root
-    run(root, "playbooks/sandbox-stop.yml", TARGET_ENV)
+    try:
+        result = run(root, SITE, PREVIOUS_ENV, "-e", f"mongodb_version={previous}")
+        assert result.returncode == 0, result.stdout[-5000:]
+        yield root
+    finally:  # also after a failed converge: its processes would hold the fixed ports
+        run(root, "playbooks/sandbox-stop.yml", TARGET_ENV)
 
 
 def test_an_upgrade_from_an_fcv_behind_the_binaries_is_refused_before_anything_changes(converged):

@@ -39,13 +39,15 @@ def sandbox(tmp_path_factory):
     this module's tests share one worker and one sandbox.
     """
     root = tmp_path_factory.mktemp("sandbox")
-    result = run_playbook(SITE, "-vvv", *SANDBOX_INVENTORY, env=env(root))
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr
-    (root / "first-run.log").write_text(result.stdout + result.stderr)
-    for log in root.glob("sandbox-*/data/" + servers.COMMAND_LOG):
-        log.with_name("first-run-commands.jsonl").write_text(log.read_text())
-    yield root
-    run_playbook("playbooks/sandbox-stop.yml", *SANDBOX_INVENTORY, env=env(root))
+    try:
+        result = run_playbook(SITE, "-vvv", *SANDBOX_INVENTORY, env=env(root))
+        assert result.returncode == 0, result.stdout[-5000:] + result.stderr
+        (root / "first-run.log").write_text(result.stdout + result.stderr)
+        for log in root.glob("sandbox-*/data/" + servers.COMMAND_LOG):
+            log.with_name("first-run-commands.jsonl").write_text(log.read_text())
+        yield root
+    finally:  # also after a failed converge: its processes would hold the fixed ports
+        run_playbook("playbooks/sandbox-stop.yml", *SANDBOX_INVENTORY, env=env(root))
 
 
 def test_no_secret_reaches_the_output_at_vvv(sandbox):

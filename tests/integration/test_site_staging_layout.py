@@ -37,11 +37,13 @@ SKIPPED = 75
 @pytest.fixture(scope="module")
 def staging(tmp_path_factory):
     root = tmp_path_factory.mktemp("staging")
-    result = run_playbook(SITE, *INVENTORY, env=env(root))
-    assert result.returncode == 0, result.stdout[-5000:]
-    (root / "first-run.log").write_text(result.stdout + result.stderr)
-    yield root
-    run_playbook("playbooks/sandbox-stop.yml", *INVENTORY, env=env(root))
+    try:
+        result = run_playbook(SITE, *INVENTORY, env=env(root))
+        assert result.returncode == 0, result.stdout[-5000:]
+        (root / "first-run.log").write_text(result.stdout + result.stderr)
+        yield root
+    finally:  # also after a failed converge: its processes would hold the fixed ports
+        run_playbook("playbooks/sandbox-stop.yml", *INVENTORY, env=env(root))
 
 
 @pytest.mark.skipif(not servers.using_standin(), reason="reads the stand-in's command log")

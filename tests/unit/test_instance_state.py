@@ -72,6 +72,21 @@ def test_the_module_reads_paths_and_compares_content_without_returning_the_check
     assert module.read_path({"path": str(tmp_path / "absent")}) == {"exists": False, "as_declared": False}
 
 
+def test_the_module_lists_the_paths_not_as_declared_in_the_order_declared(tmp_path):
+    module = _module()
+    (tmp_path / "settings.json").write_text("{}\n")
+    (tmp_path / "wrapper").write_text("#!/bin/sh\n")
+    declared = [
+        {"path": str(tmp_path / "wrapper"), "type": "file", "sha1": hashlib.sha1(b"#!/bin/sh\nexec job\n").hexdigest()},
+        {"path": str(tmp_path), "type": "directory"},
+        {"path": str(tmp_path / "absent"), "type": "file"},
+        {"path": str(tmp_path / "settings.json"), "type": "file", "sha1": hashlib.sha1(b"{}\n").hexdigest()},
+    ]
+    paths, differing = module.read_paths(declared)
+    assert differing == [str(tmp_path / "wrapper"), str(tmp_path / "absent")]
+    assert list(paths) == [each["path"] for each in declared]
+
+
 def test_the_module_reports_a_pid_file_naming_another_process_as_stale(tmp_path):
     module = _module()
     pid_file = tmp_path / "mongod.pid"
@@ -81,3 +96,27 @@ def test_the_module_reports_a_pid_file_naming_another_process_as_stale(tmp_path)
     argv = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[:2]
     own = [part.decode() for part in argv]
     assert module.read_process(str(pid_file), own) == {"pid": os.getpid(), "running": True, "stale_pid_file": False}
+
+
+def test_a_file_declared_from_its_content_has_the_checksum_ansible_computes_and_no_content():
+    from ansible.plugins.filter.core import get_hash
+
+    # By its path: the backup job program is importable as mongodb_backup too.
+    spec = importlib.util.spec_from_file_location("backup_filters", PROJECT / "filter_plugins" / "mongodb_backup.py")
+    filters = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(filters)
+    content = 'password: "pässwörd"\n'
+    [declared] = filters.mongodb_declared_files(
+        [
+            {
+                "path": "/etc/mongodb-backup/tools.yml",
+                "content": content,
+                "owner": "mongodb",
+                "group": "mongodb",
+                "mode": "0600",
+            }
+        ]
+    )
+    # The same digest as the roles' hash('sha1'), or a converged host would be rewritten each run.
+    assert declared["sha1"] == get_hash(content, "sha1")
+    assert "content" not in declared and declared["type"] == "file" and declared["mode"] == "0600"
