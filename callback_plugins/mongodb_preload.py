@@ -12,7 +12,7 @@ description:
     it, then exits with what it loaded. This callback loads them all in the controller
     when a playbook starts, so every worker it forks inherits them instead.
   - Changes nothing a run does; it only saves time. Measured on the sandbox, a converged
-    re-run of site.yml used 56-58 s of CPU with it against 64-76 s without
+    re-run of site.yml used 56-57 s of CPU with it against 60-66 s without
     (2026-12-07, README.md's performance section).
   - Ad hoc commands (one task, one worker) skip it.
 requirements: []
