@@ -36,6 +36,13 @@ description:
     C(local)) differs. The size in the configuration (C(replication.oplogSizeMB)) only
     counts when the oplog is created; MongoDB resizes each member on its own, online.
     Check mode says whether it would. Needs the C(replSetResizeOplog) action (C(root))."
+  - "C(action=rotate_certificates): sends C(rotateCertificates) to the process at
+    O(login_host):O(login_port), which loads its certificate key file and CA file again
+    without a restart (connections already open keep theirs), then proves a new TLS
+    connection is accepted and logs in, and returns the serial number the process
+    presents before (RV(serial_before)) and after (RV(serial)). Needs the
+    C(rotateCertificates) action on the cluster (C(hostManager), C(clusterAdmin), or
+    C(root)); an arbiter, which has no users, cannot be asked. Check mode sends nothing."
   - "C(action=wait): waits up to O(timeout) until the member is back in service: a router
     answers, an arbiter is ARBITER, a data-bearing member is PRIMARY or a SECONDARY that
     knows its primary and is within O(max_replication_lag_seconds). Read-only."
@@ -50,7 +57,7 @@ options:
   action:
     description: What to do.
     type: str
-    choices: [survey, step_down, wait, set_fcv, oplog]
+    choices: [survey, step_down, wait, set_fcv, oplog, rotate_certificates]
     required: true
   groups:
     description:
@@ -157,6 +164,14 @@ oplog_size_mb_before:
   description: For C(oplog). The member's oplog size in MB before.
   returned: always
   type: int
+serial_before:
+  description: For C(rotate_certificates). Serial number (hexadecimal) of the certificate the process presented before.
+  returned: always
+  type: str
+serial:
+  description: For C(rotate_certificates). Serial number (hexadecimal) of the certificate a new connection gets after.
+  returned: always
+  type: str
 new_primary:
   description: For C(step_down). The member now primary; empty when nothing was stepped down.
   returned: always
@@ -182,6 +197,7 @@ from ansible.module_utils.mongodb_connection import (
     client_for,
     connection_argument_spec,
     hello_of,
+    presented_certificate_serial,
     pymongo,
 )
 from ansible.module_utils.mongodb_rolling_plan import (
@@ -199,7 +215,11 @@ POLL_SECONDS = 0.5
 def argument_spec() -> dict:
     return {
         **connection_argument_spec(),
-        "action": {"type": "str", "choices": ["survey", "step_down", "wait", "set_fcv", "oplog"], "required": True},
+        "action": {
+            "type": "str",
+            "choices": ["survey", "step_down", "wait", "set_fcv", "oplog", "rotate_certificates"],
+            "required": True,
+        },
         "oplog_size_mb": {"type": "int"},
         "target_version": {"type": "str", "default": ""},
         "fcv": {"type": "str"},
@@ -443,6 +463,36 @@ def resize_oplog(module: AnsibleModule) -> dict:
         client.close()
 
 
+def rotate_certificates(module: AnsibleModule) -> dict:
+    params = module.params
+    me = _address(params)
+    if not params["tls"]:
+        module.fail_json(
+            msg=f"rotate_certificates needs tls: {me} is reached in plain text", changed=False, operations=[]
+        )
+    before = presented_certificate_serial(params)
+    command = {"rotateCertificates": 1, "message": "mongodb_member: certificates replaced"}
+    operation = {"kind": "rotateCertificates", "db": "admin", "target": me, "command": command}
+    if module.check_mode:
+        return {"changed": True, "operations": [operation], "serial_before": before, "serial": before}
+    client = client_for(params, me, True)
+    try:
+        _send(module, client, command, f"{me} refused rotateCertificates", changed=False, operations=[])
+    finally:
+        client.close()
+    fresh = client_for(params, me, True)  # a new connection, with the files as they are now
+    try:
+        fresh.admin.command("ping")
+    finally:
+        fresh.close()
+    return {
+        "changed": True,
+        "operations": [operation],
+        "serial_before": before,
+        "serial": presented_certificate_serial(params),
+    }
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_PYMONGO:
@@ -456,13 +506,28 @@ def main() -> None:
             result = survey(module.params)
         except PyMongoError as error:
             module.fail_json(msg=f"the survey stopped: {error}", changed=False, operations=[])
-        module.exit_json(changed=False, operations=[], elapsed=0.0, new_primary="", oplog_size_mb_before=0, **result)
+        module.exit_json(
+            changed=False,
+            operations=[],
+            elapsed=0.0,
+            new_primary="",
+            oplog_size_mb_before=0,
+            serial_before="",
+            serial="",
+            **result,
+        )
     if action == "set_fcv" and not module.params["fcv"]:
         module.fail_json(msg="action set_fcv needs fcv", changed=False, operations=[])
     size = module.params["oplog_size_mb"]
     if action == "oplog" and not (size and 990 <= size <= 1073741824):
         module.fail_json(msg=f"oplog_size_mb is {size}: give 990 to 1073741824 (MB)", changed=False, operations=[])
-    run = {"step_down": step_down, "wait": wait, "set_fcv": set_fcv, "oplog": resize_oplog}[action]
+    run = {
+        "step_down": step_down,
+        "wait": wait,
+        "set_fcv": set_fcv,
+        "oplog": resize_oplog,
+        "rotate_certificates": rotate_certificates,
+    }[action]
     quiet = {"ok": True, "problems": [], "order": [], "primaries": {}, "routers": [], "balancer_mode": ""}
     empty = {
         "versions": {},
@@ -472,6 +537,8 @@ def main() -> None:
         "new_primary": "",
         "elapsed": 0.0,
         "oplog_size_mb_before": 0,
+        "serial_before": "",
+        "serial": "",
     }
     try:
         outcome = run(module)

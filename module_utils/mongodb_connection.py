@@ -8,6 +8,8 @@ the same way, with the password marked ``no_log``.
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 from typing import Any
 
@@ -164,3 +166,19 @@ def hello_of(params: dict, address: str) -> dict:
         return {}
     finally:
         client.close()
+
+
+def presented_certificate_serial(params: dict) -> str:
+    """Serial number (lowercase hexadecimal) of the certificate the server at login_host:
+    login_port presents to a new TLS connection, verified against tls_ca_file and with
+    this client's certificate, as the modules connect."""
+    context = ssl.create_default_context(cafile=params.get("tls_ca_file"))
+    if params.get("tls_certificate_key_file"):
+        context.load_cert_chain(
+            params["tls_certificate_key_file"], password=params.get("tls_certificate_key_file_password")
+        )
+    timeout = params["connect_timeout"]
+    # Nested, not parenthesized: modules also run on hosts' Python 3.8 (Ubuntu focal).
+    with socket.create_connection((params["login_host"], params["login_port"]), timeout=timeout) as raw:  # noqa: SIM117
+        with context.wrap_socket(raw, server_hostname=params["login_host"]) as connection:
+            return format(int(connection.getpeercert()["serialNumber"], 16), "x")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support import servers
+from support import certificates, servers
 from support.ansible import run_playbook
 
 FACTS = {"memtotal_mb": 65536, "default_ipv4": {"address": "10.0.0.10"}}
@@ -52,6 +52,15 @@ def _all(rendered, kind):
 def test_every_host_is_rendered(rendered):
     assert len(rendered["production"]) == 11
     assert len(rendered["staging"]) == 3
+
+
+def test_staging_and_production_require_tls_with_each_process_own_certificate(rendered):
+    for inventory, host, config in _all(rendered, "mongod") + _all(rendered, "mongos"):
+        tls = config["net"]["tls"]
+        assert tls["mode"] == "requireTLS", f"{inventory}/{host}"
+        assert tls["CAFile"] == "/etc/mongodb/tls/ca.pem"
+        assert tls["certificateKeyFile"] == f"/etc/mongodb/tls/{'mongos' if 'mongos' in host else 'mongod'}-27017.pem"
+        assert "allowConnectionsWithoutCertificates" not in tls
 
 
 def test_mongod_configs_carry_the_tuned_values(rendered):
@@ -109,6 +118,10 @@ def _runnable(config: dict, root: Path, port: int) -> dict:
         "fork": True,
         "pidFilePath": str(root / "server.pid"),
     }
+    if "tls" in runnable["net"]:  # the certificate and CA files, made for the scratch copy
+        ca = certificates.authority(root, "ca")
+        certificates.issue(ca, root / "server.pem", "server")
+        runnable["net"]["tls"].update(certificateKeyFile=str(root / "server.pem"), CAFile=str(ca.ca_file))
     key_file = root / "keyfile"
     key_file.write_text("k" * 64)
     key_file.chmod(0o400)
@@ -125,7 +138,9 @@ def test_a_server_accepts_every_rendered_mongod_config(rendered, tmp_path, start
         root = tmp_path / f"{inventory}-{host}"
         root.mkdir()
         process = start_mongod(_runnable(config, root, servers.free_port()), name=f"{index}.conf")
-        assert process.client().admin.command("ping")["ok"] == 1, f"{inventory}/{host}"
+        tls = config["net"].get("tls")
+        options = {"tls": True, "tlsCAFile": str(root / "ca.pem"), "tlsCertificateKeyFile": str(root / "server.pem")}
+        assert process.client(**(options if tls else {})).admin.command("ping")["ok"] == 1, f"{inventory}/{host}"
         process.stop()
 
 

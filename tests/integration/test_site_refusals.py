@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import certificates
 from support.ansible import run_playbook
 from support.site import SITE, env, host_dirs
 
@@ -84,6 +85,9 @@ ONE_OF_EACH_KIND = ("--limit", "sandbox-cfg-1,sandbox-shard01-a,sandbox-mongos-1
 def _refused_in_the_first_play(tmp_path, extra_vars: dict, message: str, *args: str) -> None:
     result = run_playbook(SITE, "-e", json.dumps(extra_vars), *ONE_OF_EACH_KIND, *args, env=env(tmp_path))
     output = result.stdout + result.stderr
+    private_key = extra_vars.get("mongodb_tls_private_key")
+    if private_key:
+        assert private_key.splitlines()[1] not in output, "the private key appears in the output"
     assert result.returncode != 0, output[-3000:]
     assert message in " ".join(output.split()), output[-3000:]
     for other in OTHER_RULES:
@@ -136,3 +140,69 @@ def test_no_binaries_stops_before_any_change_and_says_what_to_set(tmp_path):
     assert "Set MONGODB_BIN_DIR" in output and "MONGODB_ARCHIVE" in output
     assert host_dirs(tmp_path) == []
     assert not list(tmp_path.glob("downloads"))
+
+
+# -- the operator's certificates (mongodb_tls) -----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def operator_pki(tmp_path_factory):
+    """The operator's CA and the certificates of the cases: a good one (it names
+    127.0.0.1, the address and advertised host of every sandbox process), and one for
+    each rule it can break."""
+    directory = tmp_path_factory.mktemp("pki")
+    ca = certificates.authority(directory, "operator-ca")
+    stranger = certificates.authority(directory, "stranger-ca")
+    good = certificates.issue_pem(ca, "sandbox", ("127.0.0.1",), valid_days=90)
+    return {
+        "ca": certificates.ca_pem(ca),
+        "good": good,
+        "wrong name": certificates.issue_pem(ca, "sandbox", ("db.example.internal",), valid_days=90),
+        "expired": certificates.issue_pem(ca, "sandbox", ("127.0.0.1",), valid_days=-2),
+        "key of another": certificates.Issued(
+            good.certificate, certificates.issue_pem(ca, "other", valid_days=90).private_key, 0
+        ),
+        "another CA": certificates.issue_pem(stranger, "sandbox", ("127.0.0.1",), valid_days=90),
+    }
+
+
+def operator_tls(pki: dict, case: str) -> dict:
+    issued = pki[case]
+    return {
+        "mongodb_tls_mode": "requireTLS",
+        "mongodb_tls_certificate_source": "operator",
+        "mongodb_tls_ca_certificate": pki["ca"],
+        "mongodb_tls_certificate": issued.certificate,
+        "mongodb_tls_private_key": issued.private_key,
+    }
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("wrong name", "does not name 127.0.0.1 among its subject alternative names (it has db.example.internal)"),
+        ("expired", "expired on"),
+        ("key of another", "and its private key do not match"),
+        ("another CA", "does not chain to the CA"),
+    ],
+)
+def test_a_bad_certificate_stops_before_any_change_and_its_key_is_not_shown(tmp_path, operator_pki, case, message):
+    extra_vars = operator_tls(operator_pki, case)
+    _refused_in_the_first_play(tmp_path, extra_vars, message)
+
+
+def test_the_certificate_checks_let_a_good_certificate_through(tmp_path, operator_pki):
+    """The checks of the first play alone (--tags preflight), with the good certificate."""
+    result = run_playbook(
+        SITE,
+        "-e",
+        json.dumps(operator_tls(operator_pki, "good")),
+        *ONE_OF_EACH_KIND,
+        "--tags",
+        "preflight",
+        env=env(tmp_path),
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "Check the TLS certificate, key and CA of this process" in output
+    assert operator_pki["good"].private_key.splitlines()[1] not in output

@@ -3,6 +3,8 @@
 The sandbox runs on MONGODB_BIN_DIR's binaries, or the stand-in when it is unset, under
 a scratch MONGODB_SANDBOX_ROOT, with the advertised-address layer where this machine has
 a non-loopback address (tests/support/site.py). Its fixed ports (28017-28203) must be free.
+It runs with TLS required (one variable, mongodb_tls_mode), its certificates issued by
+the project CA, so every test below also proves that each part speaks TLS.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import datetime
 import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -18,11 +22,15 @@ import time
 import pymongo
 import pytest
 import yaml
-from support import servers
+from cryptography import x509
+from support import certificates, servers
 from support.ansible import PROJECT, recap, run_molecule, run_playbook
 from support.site import ADVERTISED_ADDRESS, SANDBOX_INVENTORY, SITE, created_users_on, env, refused_for_privileges
 
 MONGOS_PORT = 28017
+ALL_PORTS = (28017, 28019, 28101, 28102, 28103, 28201, 28202, 28203)
+# The sandbox of this module: TLS required on every port, with the project CA.
+SANDBOX = (*SANDBOX_INVENTORY, "-e", "mongodb_tls_mode=requireTLS")
 SHARD_PORTS = {"sandbox-shard-01": (28101, 28102, 28103), "sandbox-shard-02": (28201, 28202, 28203)}
 HOST_OF_PORT = {
     port: f"sandbox-shard{shard[-2:]}-{'abc'[index]}"
@@ -40,14 +48,14 @@ def sandbox(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("sandbox")
     try:
-        result = run_playbook(SITE, "-vvv", *SANDBOX_INVENTORY, env=env(root))
+        result = run_playbook(SITE, "-vvv", *SANDBOX, env=env(root))
         assert result.returncode == 0, result.stdout[-5000:] + result.stderr
         (root / "first-run.log").write_text(result.stdout + result.stderr)
         for log in root.glob("sandbox-*/data/" + servers.COMMAND_LOG):
             log.with_name("first-run-commands.jsonl").write_text(log.read_text())
         yield root
     finally:  # also after a failed converge: its processes would hold the fixed ports
-        run_playbook("playbooks/sandbox-stop.yml", *SANDBOX_INVENTORY, env=env(root))
+        run_playbook("playbooks/sandbox-stop.yml", *SANDBOX, env=env(root))
 
 
 def test_no_secret_reaches_the_output_at_vvv(sandbox):
@@ -59,9 +67,18 @@ def test_no_secret_reaches_the_output_at_vvv(sandbox):
         assert value[:24] not in output, f"a part of the {name} secret appears in the -vvv output"
 
 
+def tls(root) -> dict:
+    """What a client of this sandbox presents: TLS, trusting the project CA, with a
+    certificate that CA issued (the router's own; it names 127.0.0.1)."""
+    [certificate] = (root / "sandbox-mongos-1" / "tls").glob("mongos-*.pem")
+    return {"tls": True, "tlsCAFile": str(root / "tls-ca" / "ca.crt"), "tlsCertificateKeyFile": str(certificate)}
+
+
 def test_sandbox_processes_answer_and_refuse_anonymous_clients(sandbox):
-    for port in (28017, 28019, 28101, 28203):
-        client = pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=5000)
+    for port in ALL_PORTS:
+        client = pymongo.MongoClient(
+            "127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=5000, **tls(sandbox)
+        )
         try:
             assert client.admin.command("ping")["ok"] == 1
             with pytest.raises(pymongo.errors.OperationFailure) as refused:
@@ -71,10 +88,35 @@ def test_sandbox_processes_answer_and_refuse_anonymous_clients(sandbox):
             client.close()
 
 
+def test_every_port_refuses_plain_text_and_clients_without_a_certificate_of_the_ca(sandbox, tmp_path):
+    stranger_ca = certificates.authority(tmp_path, "stranger-ca")
+    stranger = tmp_path / "stranger.pem"
+    certificates.issue(stranger_ca, stranger, "stranger")
+    for options in (
+        {},  # plain text
+        {**tls(sandbox), "tlsCertificateKeyFile": None},  # TLS, no client certificate
+        {**tls(sandbox), "tlsCertificateKeyFile": str(stranger)},  # a certificate of another CA
+    ):
+        options = {key: value for key, value in options.items() if value is not None}
+        for port in ALL_PORTS:
+            client = pymongo.MongoClient(
+                "127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=1500, **options
+            )
+            try:
+                with pytest.raises(pymongo.errors.PyMongoError):
+                    client.admin.command("ping")
+            finally:
+                client.close()
+    # The key sits beside its certificate, readable by the service account only.
+    for path in sandbox.glob("sandbox-*/tls/*.pem"):
+        expected = 0o644 if path.name == "ca.pem" else 0o400
+        assert path.stat().st_mode & 0o777 == expected, path
+
+
 def test_check_mode_on_a_provisioned_sandbox_changes_and_writes_nothing(sandbox):
     logs = sorted(sandbox.glob("sandbox-*/data/" + servers.COMMAND_LOG))
     sizes = {log: log.stat().st_size for log in logs}
-    result = run_playbook(SITE, "--check", "--diff", *SANDBOX_INVENTORY, env=env(sandbox))
+    result = run_playbook(SITE, "--check", "--diff", *SANDBOX, env=env(sandbox))
     assert result.returncode == 0, result.stdout[-5000:]
     assert all(counters["changed"] == 0 for counters in recap(result.stdout).values()), result.stdout[-3000:]
     for log in logs:
@@ -92,7 +134,7 @@ def test_first_run_needed_no_privilege_a_real_server_refuses(sandbox):
 
 
 def test_second_run_changes_nothing(sandbox):
-    result = run_playbook(SITE, *SANDBOX_INVENTORY, env=env(sandbox))
+    result = run_playbook(SITE, *SANDBOX, env=env(sandbox))
     assert result.returncode == 0, result.stdout[-5000:]
     counters = recap(result.stdout)
     assert len(counters) == 8
@@ -108,6 +150,7 @@ def test_the_molecule_verifier_passes_on_the_converged_sandbox(sandbox):
             "MONGODB_VERIFY_SANDBOX_ROOT": str(sandbox),
             "MONGODB_TEST_ADVERTISED_ADDRESS": ADVERTISED_ADDRESS or "",
             "MONGODB_SANDBOX_PORT_OFFSET": "0",
+            "MONGODB_VERIFY_TLS": "1",
         },
     )
     output = result.stdout + result.stderr
@@ -128,7 +171,7 @@ def test_the_health_check_of_the_converged_sandbox_is_green_and_fail_mode_fails(
     cron_file = tmp_path / "cron.d" / "mongodb-health"
     cron_file.parent.mkdir()
     schedule = ("-e", "mongodb_health_cron_schedule='*/5 * * * *'", "-e", f"mongodb_health_cron_file={cron_file}")
-    green = run_playbook("playbooks/health.yml", *SANDBOX_INVENTORY, *fast, *schedule, env=env(sandbox))
+    green = run_playbook("playbooks/health.yml", *SANDBOX, *fast, *schedule, env=env(sandbox))
     assert green.returncode == 0, green.stdout[-3000:]
     assert "ALERT" not in green.stdout and "does not answer" not in green.stdout
     for check in ("connections", "slow_operations", "replication_lag", "disk", "cache_hit_ratio", "unused_indexes"):
@@ -138,7 +181,7 @@ def test_the_health_check_of_the_converged_sandbox_is_green_and_fail_mode_fails(
     assert f"-i {PROJECT / 'inventories' / 'sandbox'} " in entry and " playbooks/health.yml " in entry
     red = run_playbook(
         "playbooks/health.yml",
-        *SANDBOX_INVENTORY,
+        *SANDBOX,
         *fast,
         "-e",
         "mongodb_health_max_disk_ratio=0",
@@ -163,7 +206,7 @@ def test_the_connection_profile_writes_with_ingestion_and_reads_with_the_dashboa
     def render_with_secrets(*flags: str):
         return run_playbook(
             "playbooks/connection-profile.yml",
-            *SANDBOX_INVENTORY,
+            *SANDBOX,
             *flags,
             "-e",
             f"profile_dir={profile_dir}",
@@ -174,11 +217,23 @@ def test_the_connection_profile_writes_with_ingestion_and_reads_with_the_dashboa
 
     checked = render_with_secrets("--check", "--diff")
     assert checked.returncode == 0, checked.stdout[-3000:]
-    assert recap(checked.stdout)["localhost"]["changed"] == 2 and not profile_dir.exists()  # the directory, the files
+    assert recap(checked.stdout)["localhost"]["changed"] > 0 and not profile_dir.exists()
+    assert not (sandbox / "tls-ca" / "monitoring_app.key").exists()  # nor the application's certificate
     rendered = render_with_secrets()
     assert rendered.returncode == 0, rendered.stdout[-3000:]
     profile = yaml.safe_load((profile_dir / "mongodb-connection.yml").read_text())
-    assert {oct(path.stat().st_mode & 0o777) for path in profile_dir.iterdir()} == {"0o600"}
+    modes = {path.name: oct(path.stat().st_mode & 0o777) for path in profile_dir.iterdir()}
+    # The CA certificate is public; the files with the password and the client key are not.
+    assert modes == {
+        "mongodb-connection.env": "0o600",
+        "mongodb-connection.yml": "0o600",
+        "client.pem": "0o600",
+        "ca.pem": "0o644",
+    }
+    assert profile["tls"] == {
+        "ca_file": str(profile_dir / "ca.pem"),
+        "certificate_key_file": str(profile_dir / "client.pem"),
+    }
     assert profile["password"] not in rendered.stdout + rendered.stderr + checked.stdout + checked.stderr
     credentials = {"username": profile["username"], "password": profile["password"]}
     with pymongo.MongoClient(profile["profiles"]["ingestion"]["uri"], **credentials) as ingestion:
@@ -193,9 +248,7 @@ def test_the_connection_profile_writes_with_ingestion_and_reads_with_the_dashboa
         # A w: 1 write reaches the secondaries a moment later.
         servers.wait_for(lambda: dashboard.monitoring.assets.find_one({"_id": "profile-check"}), 30)
     public_dir = tmp_path / "without-secrets"
-    run_playbook(
-        "playbooks/connection-profile.yml", *SANDBOX_INVENTORY, "-e", f"profile_dir={public_dir}", env=env(sandbox)
-    )
+    run_playbook("playbooks/connection-profile.yml", *SANDBOX, "-e", f"profile_dir={public_dir}", env=env(sandbox))
     assert "\nMONGODB_PASSWORD=" not in (public_dir / "mongodb-connection.env").read_text()
     assert "password" not in yaml.safe_load((public_dir / "mongodb-connection.yml").read_text())
 
@@ -230,7 +283,7 @@ def test_the_sharding_step_leaves_the_balancer_off_while_a_backup_holds_it(sandb
             {"_id": "balancer"}, {"$set": {"held": True, "by": "a test", "found": "full", "until": until}}, upsert=True
         )
         try:
-            result = run_playbook(SITE, *SANDBOX_INVENTORY, "--tags", "sharding", env=env(sandbox))
+            result = run_playbook(SITE, *SANDBOX, "--tags", "sharding", env=env(sandbox))
             assert result.returncode == 0, result.stdout[-3000:]
             # A module warning goes to stderr.
             assert "the balancer stays off: a backup on a test holds it" in " ".join(result.stderr.split())
@@ -238,6 +291,50 @@ def test_the_sharding_step_leaves_the_balancer_off_while_a_backup_holds_it(sandb
         finally:
             client.mongodb_backup.locks.update_one({"_id": "balancer"}, {"$set": {"held": False}})
             client.admin.command("balancerStart")
+
+
+# -- certificates rotated -------------------------------------------------------------
+
+
+def presented_serial(root, port: int) -> int:
+    """Serial number of the certificate the process on port shows a new TLS connection."""
+    context = ssl.create_default_context(cafile=tls(root)["tlsCAFile"])
+    context.load_cert_chain(tls(root)["tlsCertificateKeyFile"])
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as connection,
+    ):
+        return int(connection.getpeercert()["serialNumber"], 16)
+
+
+def placed_serial(root, host: str) -> int:
+    [placed] = (root / host / "tls").glob("mongo[ds]-*.pem")
+    return x509.load_pem_x509_certificate(placed.read_bytes()).serial_number
+
+
+def test_rotated_certificates_reach_every_process_one_at_a_time_without_a_restart(sandbox):
+    """playbooks/rotate-certificates.yml: a new certificate from the project CA for every
+    process, applied with rotateCertificates one process after another (the arbiter, which
+    has no users to ask, restarts); a connection opened before keeps working, and a new
+    one is shown the new certificate, the one now on file."""
+    hosts = {MONGOS_PORT: "sandbox-mongos-1", 28019: "sandbox-cfg-1", **HOST_OF_PORT}
+    arbiters = ["sandbox-shard02-c"] if ADVERTISED_ADDRESS else []
+    before = {port: presented_serial(sandbox, port) for port in hosts}
+    pids_before = pids(sandbox)
+    with admin_client(sandbox, maxPoolSize=1) as opened_before:
+        connection = opened_before.admin.command("hello")["connectionId"]
+        result = run_playbook("playbooks/rotate-certificates.yml", *SANDBOX, env=env(sandbox))
+        assert result.returncode == 0, result.stdout[-5000:]
+        assert opened_before.admin.command("hello")["connectionId"] == connection
+    for port, host in hosts.items():
+        now = presented_serial(sandbox, port)
+        assert now != before[port] and now == placed_serial(sandbox, host), host
+    rotated = changed_by(result.stdout, "Apply the new certificates with rotateCertificates")
+    assert sorted(rotated) == sorted(set(hosts.values()) - set(arbiters))
+    pids_after = pids(sandbox)
+    assert [host for host in pids_before if pids_after[host] != pids_before[host]] == arbiters
+    for host in rotated:  # each process showed its new serial before the next one began
+        assert f"{host} presents certificate serial {placed_serial(sandbox, host):x}" in result.stdout
 
 
 # -- faults: members down, a primary killed (run last: they move the shards' primaries) --
@@ -255,6 +352,7 @@ def admin_client(root, port: int = MONGOS_PORT, **options) -> pymongo.MongoClien
         password=secret(root, "admin"),
         authSource="admin",
         serverSelectionTimeoutMS=5000,
+        **tls(root),
         **options,
     )
 
@@ -272,7 +370,9 @@ def start_member(root, host: str) -> None:
 
 def shard_primary_port(root, shard: str) -> int:
     def writable(port: int) -> bool:
-        with pymongo.MongoClient("127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=1000) as client:
+        with pymongo.MongoClient(
+            "127.0.0.1", port, directConnection=True, serverSelectionTimeoutMS=1000, **tls(root)
+        ) as client:
             try:
                 return client.admin.command("hello").get("isWritablePrimary", False)
             except pymongo.errors.PyMongoError:
@@ -292,7 +392,7 @@ def test_a_run_with_a_member_of_each_shard_down_converges_the_rest_and_names_the
     try:
         result = run_playbook(
             SITE,
-            *SANDBOX_INVENTORY,
+            *SANDBOX,
             "-i",
             "tests/inventories/members-down.yml",
             "-e",
@@ -326,6 +426,7 @@ def app_client(root) -> pymongo.MongoClient:
         w="majority",
         wTimeoutMS=60000,
         serverSelectionTimeoutMS=30000,
+        **tls(root),
     )
 
 
@@ -420,7 +521,7 @@ def test_a_rolling_restart_restarts_every_process_once_while_the_application_wri
     writer = Writer(probe)
     try:
         servers.wait_for(lambda: len(writer.acknowledged) >= 10, 30)
-        result = run_playbook(ROLLING_RESTART, *SANDBOX_INVENTORY, env=env(sandbox))
+        result = run_playbook(ROLLING_RESTART, *SANDBOX, env=env(sandbox))
         at_end = len(writer.acknowledged)
         servers.wait_for(lambda: len(writer.acknowledged) >= at_end + 10, 60)
     finally:

@@ -15,7 +15,7 @@ import bson
 import pymongo
 import pytest
 import yaml
-from support import servers
+from support import certificates, servers
 
 DOCUMENTS = {"assets": [{"_id": f"host-{n}", "type": "server"} for n in range(3)], "events": [{"_id": 1}, {"_id": 2}]}
 
@@ -70,7 +70,10 @@ def counted(log: str, verb: str) -> dict[str, int]:
             ["--oplog", "--db=monitoring", "--archive={tmp}/x.gz"],
             "--oplog mode only supported on full dumps",
         ),
-        ("mongodump", ["--bogus"], "error parsing command line options: unknown flag `bogus'"),
+        ("mongodump", ["--bogus"], "error parsing command line options: unknown option `bogus`"),
+        # Only --ssl* spellings and --tlsInsecure are flags; tls* options go in the URI.
+        ("mongodump", ["--tls"], "error parsing command line options: unknown option `tls`"),
+        ("mongodump", ["--tlsCAFile=ca.pem"], "error parsing command line options: unknown option `tlsCAFile`"),
         ("mongorestore", ["--oplogReplay", "--nsInclude=monitoring.*", "--archive={tmp}/x.gz"], "with includes"),
         ("mongorestore", ["--oplogReplay", "--db=monitoring", "{tmp}"], "cannot use --oplogReplay with includes"),
         ("mongorestore", ["--oplogReplay", "--oplogFile={tmp}/o.bson", "--archive={tmp}/x.gz"], "--oplogFile with"),
@@ -184,3 +187,27 @@ def test_the_backup_account_dumps_with_its_password_in_the_config_file(start_mon
     assert "WARNING: On some systems, a password" not in dumped.stderr
     refused = dump_with("wrong-password-1")
     assert refused.returncode == 1
+
+
+def test_the_tools_speak_tls_through_the_uri_and_refuse_tls_flags(start_mongod, tmp_path):
+    """As the backup job runs them under requireTLS: the URI carries tls, tlsCAFile and
+    tlsCertificateKeyFile; a plain URI is refused by the server."""
+    ca = certificates.authority(tmp_path)
+    certificates.issue(ca, tmp_path / "server.pem", "localhost")
+    certificates.issue(ca, tmp_path / "client.pem", "backup-host")
+    config = servers.base_config(tmp_path / "tls", servers.free_port())
+    config["net"]["tls"] = {
+        "mode": "requireTLS",
+        "certificateKeyFile": str(tmp_path / "server.pem"),
+        "CAFile": str(ca.ca_file),
+    }
+    process = start_mongod(config)
+    query = f"tls=true&tlsCAFile={ca.ca_file}&tlsCertificateKeyFile={tmp_path / 'client.pem'}"
+    dumped = servers.run_tool(
+        "mongodump",
+        f"--uri=mongodb://127.0.0.1:{process.port}/?directConnection=true&{query}",
+        f"--out={tmp_path / 'dump'}",
+    )
+    assert dumped.returncode == 0, dumped.stderr
+    plain = servers.run_tool("mongodump", f"--uri={process.uri}", f"--out={tmp_path / 'plain'}")
+    assert plain.returncode == 1, plain.stderr

@@ -89,12 +89,24 @@ COMMON = {
     "authenticationMechanism": VALUE,
     "db": VALUE,
     "collection": VALUE,
+    # TLS flags (mongo-tools common/options/options.go, type SSL): only --ssl* spellings
+    # and --tlsInsecure; --tls, --tlsCAFile and the like are unknown options. The URI's
+    # tls, tlsCAFile and tlsCertificateKeyFile are the way to the current names.
     "ssl": FLAG,
-    "tls": FLAG,
     "sslCAFile": VALUE,
-    "tlsCAFile": VALUE,
     "sslPEMKeyFile": VALUE,
-    "tlsCertificateKeyFile": VALUE,
+    "sslPEMKeyPassword": VALUE,
+    "sslAllowInvalidCertificates": FLAG,
+    "sslAllowInvalidHostnames": FLAG,
+    "tlsInsecure": FLAG,
+}
+# How the flags reach the connection (common/db/db.go, configureClient: the CA file as
+# the root certificates, the PEM key file as the client certificate; either invalid-*
+# flag or --tlsInsecure skips verification).
+TLS_FLAGS = {
+    "sslCAFile": "tlsCAFile",
+    "sslPEMKeyFile": "tlsCertificateKeyFile",
+    "sslPEMKeyPassword": "tlsCertificateKeyFilePassword",
 }
 SHORT = {
     "h": "host",
@@ -144,7 +156,8 @@ OPTIONAL_DEFAULTS = {"archive": "-", "verbose": ""}
 
 def parse(spec: dict, argv: list[str]) -> tuple[dict, list[str]]:
     """go-flags as the tools configure it: --name value, --name=value, an optional value
-    only after '=', short options; unknown flag `name'."""
+    only after '=', short options. An unknown option goes to the tools' own handler
+    (common/options/options.go, handleUnknownOption: "unknown option %#q")."""
     options: dict = {}
     positional: list[str] = []
     words = list(argv)
@@ -163,13 +176,13 @@ def parse(spec: dict, argv: list[str]) -> tuple[dict, list[str]]:
             name, value = SHORT.get(letters[0], letters[0]), letters[1:]
             has_value = bool(value)
             if name not in spec:
-                raise BadCommandLine(f"unknown flag `{letters[0]}'")
+                raise BadCommandLine(f"unknown option `{letters[0]}`")
         else:
             positional.append(word)
             continue
         kind = spec.get(name)
         if kind is None:
-            raise BadCommandLine(f"unknown flag `{name}'")
+            raise BadCommandLine(f"unknown option `{name}`")
         if kind == FLAG:
             if has_value:
                 raise BadCommandLine(f"bool flag `--{name}' cannot have an argument")
@@ -212,6 +225,13 @@ def client(options: dict) -> pymongo.MongoClient:
     """One connection as the tools make it: --uri, or --host/--port, with the credentials."""
     uri = options.get("uri")
     keywords: dict = {"serverSelectionTimeoutMS": 10000, "appname": "stand-in database tools"}
+    if options.get("ssl"):
+        keywords["tls"] = True
+        keywords.update({name: options[flag] for flag, name in TLS_FLAGS.items() if options.get(flag)})
+        if any(
+            options.get(flag) for flag in ("sslAllowInvalidCertificates", "sslAllowInvalidHostnames", "tlsInsecure")
+        ):
+            keywords["tlsInsecure"] = True
     if uri:
         parsed = pymongo.uri_parser.parse_uri(uri)
         username = parsed.get("username") or options.get("username")

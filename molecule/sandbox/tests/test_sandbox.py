@@ -20,6 +20,17 @@ OFFSET = int(os.environ.get("MONGODB_SANDBOX_PORT_OFFSET") or 0)
 ADVERTISED = os.environ.get("MONGODB_TEST_ADVERTISED_ADDRESS") or ""
 ADDRESS = ADVERTISED or "127.0.0.1"
 ARBITER_PORT = 28203
+# Set when the sandbox requires TLS (mongodb_tls_mode), its certificates from the project
+# CA: every client trusts that CA and presents a certificate it issued (the router's).
+TLS = (
+    {
+        "tls": True,
+        "tlsCAFile": f"{SANDBOX_ROOT}/tls-ca/ca.crt",
+        "tlsCertificateKeyFile": f"{SANDBOX_ROOT}/sandbox-mongos-1/tls/mongos-{28017 + OFFSET}.pem",
+    }
+    if os.environ.get("MONGODB_VERIFY_TLS")
+    else {}
+)
 
 
 def port(base: int) -> int:
@@ -127,7 +138,9 @@ def test_process_listens_on_its_port_only_on_its_bound_addresses(host, process):
 
 
 def test_process_answers_ping(process):
-    client = pymongo.MongoClient("127.0.0.1", process["port"], directConnection=True, serverSelectionTimeoutMS=5000)
+    client = pymongo.MongoClient(
+        "127.0.0.1", process["port"], directConnection=True, serverSelectionTimeoutMS=5000, **TLS
+    )
     try:
         assert client.admin.command("ping")["ok"] == 1
     finally:
@@ -144,7 +157,7 @@ def _secret(name: str) -> str:
 
 def _client(port: int, user: str | None = None, password: str | None = None, **options) -> pymongo.MongoClient:
     credentials = {"username": user, "password": password} if user else {}
-    return pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=5000, **credentials, **options)
+    return pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=5000, **credentials, **TLS, **options)
 
 
 def _admin(port: int, **options) -> pymongo.MongoClient:

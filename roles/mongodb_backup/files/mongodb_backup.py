@@ -280,15 +280,30 @@ def client(settings: Settings, host: str, direct: bool = True, **options):
         directConnection=direct,
         serverSelectionTimeoutMS=int(settings.connect_timeout) * 1000,
         appname="mongodb-backup",
-        **({"tls": True, "tlsCAFile": settings.tls_ca_file} if settings.raw.get("tls_ca_file") else {}),
+        **tls_options(settings),
         **options,
     )
 
 
-def tool_uri(settings: Settings, host: str) -> str:
+def tls_options(settings: Settings) -> dict:
+    """pymongo's TLS options when the deployment requires TLS: trust its CA, present this
+    machine's certificate (a server with a CA file asks every client for one). The
+    tools take the same names in their URI (mongo-tools: the driver's connstring)."""
+    if not settings.raw.get("tls"):
+        return {}
+    return {"tls": True, "tlsCAFile": settings.tls_ca_file, "tlsCertificateKeyFile": settings.tls_certificate_key_file}
+
+
+def tls_query(settings: Settings) -> dict:
+    return {name: "true" if value is True else value for name, value in tls_options(settings).items()}
+
+
+def tool_uri(settings: Settings, host: str, user: str | None = None, auth_source: str | None = None) -> str:
     """A URI naming the account but not its password (the tools read it from --config)."""
-    query = urllib.parse.urlencode({"authSource": settings.auth_source, "directConnection": "true"})
-    return f"mongodb://{urllib.parse.quote(settings.user)}@{host}/?{query}"
+    query = urllib.parse.urlencode(
+        {"authSource": auth_source or settings.auth_source, "directConnection": "true", **tls_query(settings)}
+    )
+    return f"mongodb://{urllib.parse.quote(user or settings.user)}@{host}/?{query}"
 
 
 def run_tool(settings: Settings, name: str, *args: str) -> subprocess.CompletedProcess:
@@ -643,6 +658,7 @@ def target_client(arguments: argparse.Namespace, settings: Settings, password: s
         authSource="admin",
         directConnection=True,
         serverSelectionTimeoutMS=int(settings.connect_timeout) * 1000,
+        **tls_options(settings),
     )
 
 
@@ -672,7 +688,7 @@ def restore(settings: Settings, arguments: argparse.Namespace) -> dict:
         holding = target_is_empty(connection)
     if holding and not arguments.drop:
         raise JobError(f"the target {arguments.target} holds data ({', '.join(holding)}); set drop to replace it")
-    uri = f"mongodb://{urllib.parse.quote(arguments.target_user)}@{arguments.target}/?authSource=admin&directConnection=true"
+    uri = tool_uri(settings, arguments.target, user=arguments.target_user, auth_source="admin")
     results = []
     for index, plan in enumerate(plans):
         folder = settings.backup_dir / plan["backup"]
