@@ -43,6 +43,11 @@ description:
     presents before (RV(serial_before)) and after (RV(serial)). Needs the
     C(rotateCertificates) action on the cluster (C(hostManager), C(clusterAdmin), or
     C(root)); an arbiter, which has no users, cannot be asked. Check mode sends nothing."
+  - "C(action=cluster_auth_mode): moves the process at O(login_host):O(login_port) to
+    O(cluster_auth_mode) with C(setParameter), without a restart, when C(getParameter)
+    says it runs another. MongoDB moves one step at a time (keyFile, sendKeyFile,
+    sendX509, x509) and only with TLS on; it refuses anything else (5579202, BadValue).
+    Needs C(setParameter) on the cluster (C(hostManager), or C(root)). Check mode sends nothing."
   - "C(action=wait): waits up to O(timeout) until the member is back in service: a router
     answers, an arbiter is ARBITER, a data-bearing member is PRIMARY or a SECONDARY that
     knows its primary and is within O(max_replication_lag_seconds). Read-only."
@@ -57,7 +62,7 @@ options:
   action:
     description: What to do.
     type: str
-    choices: [survey, step_down, wait, set_fcv, oplog, rotate_certificates]
+    choices: [survey, step_down, wait, set_fcv, oplog, rotate_certificates, cluster_auth_mode]
     required: true
   groups:
     description:
@@ -85,6 +90,10 @@ options:
   fcv:
     description: For C(set_fcv). The featureCompatibilityVersion to set (a release series, C(8.0)).
     type: str
+  cluster_auth_mode:
+    description: For C(cluster_auth_mode). The membership authentication mode to run.
+    type: str
+    choices: [keyFile, sendKeyFile, sendX509, x509]
   oplog_size_mb:
     description: For C(oplog). The oplog size in MB (990 to 1073741824, MongoDB's bounds).
     type: int
@@ -172,6 +181,10 @@ serial:
   description: For C(rotate_certificates). Serial number (hexadecimal) of the certificate a new connection gets after.
   returned: always
   type: str
+cluster_auth_mode_before:
+  description: For C(cluster_auth_mode). The mode the process ran before.
+  returned: always
+  type: str
 new_primary:
   description: For C(step_down). The member now primary; empty when nothing was stepped down.
   returned: always
@@ -217,10 +230,11 @@ def argument_spec() -> dict:
         **connection_argument_spec(),
         "action": {
             "type": "str",
-            "choices": ["survey", "step_down", "wait", "set_fcv", "oplog", "rotate_certificates"],
+            "choices": ["survey", "step_down", "wait", "set_fcv", "oplog", "rotate_certificates", "cluster_auth_mode"],
             "required": True,
         },
         "oplog_size_mb": {"type": "int"},
+        "cluster_auth_mode": {"type": "str", "choices": ["keyFile", "sendKeyFile", "sendX509", "x509"]},
         "target_version": {"type": "str", "default": ""},
         "fcv": {"type": "str"},
         "groups": {"type": "list", "elements": "dict", "default": []},
@@ -493,6 +507,31 @@ def rotate_certificates(module: AnsibleModule) -> dict:
     }
 
 
+def cluster_auth_mode(module: AnsibleModule) -> dict:
+    params = module.params
+    me = _address(params)
+    target = params["cluster_auth_mode"]
+    client = client_for(params, me, True)
+    try:
+        before = client.admin.command({"getParameter": 1, "clusterAuthMode": 1})["clusterAuthMode"]
+        command = {"setParameter": 1, "clusterAuthMode": target}
+        operation = {"kind": "setParameter", "db": "admin", "target": me, "command": command}
+        if before == target:
+            return {"changed": False, "operations": [], "cluster_auth_mode_before": before}
+        if not module.check_mode:
+            _send(
+                module,
+                client,
+                command,
+                f"{me} refused clusterAuthMode {target} (it runs {before})",
+                changed=False,
+                operations=[],
+            )
+        return {"changed": True, "operations": [operation], "cluster_auth_mode_before": before}
+    finally:
+        client.close()
+
+
 def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_PYMONGO:
@@ -514,8 +553,11 @@ def main() -> None:
             oplog_size_mb_before=0,
             serial_before="",
             serial="",
+            cluster_auth_mode_before="",
             **result,
         )
+    if action == "cluster_auth_mode" and not module.params["cluster_auth_mode"]:
+        module.fail_json(msg="action cluster_auth_mode needs cluster_auth_mode", changed=False, operations=[])
     if action == "set_fcv" and not module.params["fcv"]:
         module.fail_json(msg="action set_fcv needs fcv", changed=False, operations=[])
     size = module.params["oplog_size_mb"]
@@ -527,6 +569,7 @@ def main() -> None:
         "set_fcv": set_fcv,
         "oplog": resize_oplog,
         "rotate_certificates": rotate_certificates,
+        "cluster_auth_mode": cluster_auth_mode,
     }[action]
     quiet = {"ok": True, "problems": [], "order": [], "primaries": {}, "routers": [], "balancer_mode": ""}
     empty = {
@@ -539,6 +582,7 @@ def main() -> None:
         "oplog_size_mb_before": 0,
         "serial_before": "",
         "serial": "",
+        "cluster_auth_mode_before": "",
     }
     try:
         outcome = run(module)

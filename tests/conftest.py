@@ -25,6 +25,7 @@ LONGEST_FIRST = (
     "test_site_sandbox.py",
     "test_site_refusals.py",
     "test_site_day2_replica_set.py",
+    "test_site_x509_transition.py",
     "test_replset_module.py",
     "test_site_staging_layout.py",
     "test_health_module.py",

@@ -166,3 +166,53 @@ def test_the_modules_connect_with_tls_and_present_a_client_certificate(start_mon
     assert not ready.get("failed"), ready
     refused = run_module("mongodb_wait_ready", connection)
     assert refused.get("failed"), refused
+
+
+# -- membership authentication: security.clusterAuthMode at runtime ------------------------
+
+
+def _keyfile_member(start_mongod, tmp_path, files: dict, tls_mode: str) -> tuple:
+    """A mongod with a keyfile (so clusterAuthMode keyFile) and its first user, made
+    through the localhost exception; returns (process, client options of that user)."""
+    key_file = tmp_path / "keyfile"
+    key_file.write_text("k" * 64)
+    key_file.chmod(0o400)
+    if tls_mode == "disabled":
+        config = servers.base_config(tmp_path, servers.free_port())
+        options = {}
+    else:
+        config = tls_config(tmp_path, files, mode=tls_mode)
+        options = tls_options(files)
+    config["security"] = {"keyFile": str(key_file)}
+    process = start_mongod(config)
+    with pymongo.MongoClient("127.0.0.1", process.port, directConnection=True, **options) as client:
+        client.admin.command("createUser", "admin", pwd="a-long-password", roles=["root"])
+    return process, {**options, "username": "admin", "password": "a-long-password"}
+
+
+def test_cluster_auth_mode_moves_one_step_at_a_time_at_runtime(start_mongod, tmp_path, pki):
+    _, files = pki
+    process, options = _keyfile_member(start_mongod, tmp_path, files, "requireTLS")
+    with pymongo.MongoClient("127.0.0.1", process.port, directConnection=True, **options) as client:
+        assert client.admin.command({"getParameter": 1, "clusterAuthMode": 1})["clusterAuthMode"] == "keyFile"
+        for skipped in ("x509", "sendX509", "keyFile"):
+            with pytest.raises(pymongo.errors.OperationFailure) as refused:
+                client.admin.command({"setParameter": 1, "clusterAuthMode": skipped})
+            assert refused.value.code == 5579202
+            assert f"Illegal state transition for clusterAuthMode from 'keyFile' to '{skipped}'" in str(refused.value)
+        for was, mode in (("keyFile", "sendKeyFile"), ("sendKeyFile", "sendX509"), ("sendX509", "x509")):
+            assert client.admin.command({"setParameter": 1, "clusterAuthMode": mode})["was"] == was
+        assert client.admin.command({"getParameter": 1, "clusterAuthMode": 1})["clusterAuthMode"] == "x509"
+
+
+def test_cluster_auth_mode_needs_tls_for_certificates(start_mongod, tmp_path, pki):
+    _, files = pki
+    process, options = _keyfile_member(start_mongod, tmp_path, files, "disabled")
+    with pymongo.MongoClient("127.0.0.1", process.port, directConnection=True, **options) as client:
+        with pytest.raises(pymongo.errors.OperationFailure) as refused:
+            client.admin.command({"setParameter": 1, "clusterAuthMode": "sendKeyFile"})
+        assert refused.value.code == 2
+        assert "need to enable SSL for outgoing connections" in str(refused.value)
+        with pytest.raises(pymongo.errors.OperationFailure) as unknown:
+            client.admin.command({"setParameter": 1, "clusterAuthMode": "password"})
+        assert unknown.value.code == 2 and "Invalid clusterAuthMode 'password'" in str(unknown.value)

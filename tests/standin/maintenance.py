@@ -23,13 +23,14 @@ getParameter answers each parameter asked for, and 72 "no option found to get" w
 is not registered on this process; setParameter replies {was: <old value>}, and an
 unknown parameter is 72 "attempted to set unrecognized parameter [<name>], use help:true
 to see options". Registered here: featureCompatibilityVersion (read only, mongod;
-tests/standin/fcv.py) and ttlMonitorEnabled (src/mongo/db/ttl/ttl.idl: a bool, set at
-startup and at runtime, default true; mongod only).
+tests/standin/fcv.py), ttlMonitorEnabled (src/mongo/db/ttl/ttl.idl: a bool, set at
+startup and at runtime, default true; mongod only) and clusterAuthMode (mongod and
+mongos; membership.py).
 """
 
 from __future__ import annotations
 
-from . import fcv, replset
+from . import fcv, membership, replset
 from .commands_catalog import GENERIC_FIELDS
 from .errors import CommandError
 from .server import Context, Server
@@ -68,9 +69,14 @@ def _admin_only(name: str, ctx: Context) -> None:
 
 
 def _registered(server: Server) -> dict:
+    both = {membership.PARAMETER: lambda: membership.mode(server)}
     if server.settings.role != "mongod":
-        return {}
-    return {fcv.KEY: lambda: {"version": fcv.current(server)}, TTL_MONITOR: lambda: ttl_monitor_enabled(server)}
+        return both
+    return {
+        **both,
+        fcv.KEY: lambda: {"version": fcv.current(server)},
+        TTL_MONITOR: lambda: ttl_monitor_enabled(server),
+    }
 
 
 def get_parameter(server: Server, ctx: Context) -> dict:
@@ -85,6 +91,8 @@ def get_parameter(server: Server, ctx: Context) -> dict:
 def set_parameter(server: Server, ctx: Context) -> dict:
     _admin_only("setParameter", ctx)
     [name, *_] = [key for key in ctx.body if key != ctx.name and key not in GENERIC_FIELDS] or [""]
+    if name == membership.PARAMETER:
+        return membership.set_mode(server, ctx.body[name])
     if name != TTL_MONITOR or server.settings.role != "mongod":
         raise CommandError(
             72, f"attempted to set unrecognized parameter [{name}], use help:true to see options ", "InvalidOptions"
@@ -102,4 +110,4 @@ HANDLERS = {
     "getParameter": (get_parameter, False),
     "setParameter": (set_parameter, False),
 }
-MONGOS_HANDLERS = {"getParameter": (get_parameter, False)}
+MONGOS_HANDLERS = {"getParameter": (get_parameter, False), "setParameter": (set_parameter, False)}

@@ -82,7 +82,7 @@ class Cluster:
         src/mongo/s/async_requests_sender.cpp, kMaxNumFailedHostRetryAttempts;
         src/mongo/s/write_ops/batch_write_exec.cpp, RetryPolicy::kIdempotent).
         """
-        document = {**command, replset.INTERNAL_KEY_FIELD: replset.cluster_key(self.server)}
+        document = {**command, replset.INTERNAL_KEY_FIELD: replset.internal_credential(self.server)}
         attempts = 1 + (MAX_RETRIES if retry else 0)
         for attempt in range(1, attempts + 1):
             try:

@@ -30,7 +30,7 @@ from typing import Any
 import pymongo
 from bson import ObjectId, Timestamp
 
-from . import tls
+from . import membership, tls
 from .errors import CommandError
 from .server import Context, Server, now
 from .storage import Collection
@@ -185,12 +185,17 @@ def reachable(host: str) -> bool:
         return False
 
 
+def internal_credential(server: Server) -> str:
+    """What this member's commands to other members carry (membership.py)."""
+    return membership.credential(server, cluster_key(server))
+
+
 def send_internal(server: Server, host: str, command: dict, timeout_ms: int = 2000) -> dict:
-    return _client(host, timeout_ms).admin.command({**command, INTERNAL_KEY_FIELD: cluster_key(server)})
+    return _client(host, timeout_ms).admin.command({**command, INTERNAL_KEY_FIELD: internal_credential(server)})
 
 
 def check_internal(server: Server, ctx: Context) -> None:
-    if ctx.body.get(INTERNAL_KEY_FIELD, "") != cluster_key(server):
+    if not membership.accepts(server, ctx, ctx.body.get(INTERNAL_KEY_FIELD, ""), cluster_key(server)):
         raise CommandError(18, "Authentication failed: cluster key mismatch")
 
 

@@ -6,6 +6,7 @@ import datetime
 import logging
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -40,6 +41,8 @@ class Context:
     sequences: dict
     connection_id: int
     peer_host: str
+    # The verified TLS client certificate's subject, as (name, value) pairs (membership.py).
+    peer_subject: tuple = ()
     # The oplog entry a replicated write was given on the primary (replication.py), and
     # the target's documents before that write, from which its oplog documents are made.
     oplog_entry: dict | None = None
@@ -114,12 +117,12 @@ class Server:
             self.topology_counter += 1
             self.topology_changed.notify_all()
 
-    def execute(self, request: wire.Request, connection_id: int, peer_host: str) -> dict:
+    def execute(self, request: wire.Request, connection_id: int, peer_host: str, peer_subject: tuple = ()) -> dict:
         body = request.body
         name = next(iter(body), "")
         db = body.get("$db", "admin")
         handler_entry = self._find_handler(name)
-        ctx = Context(name, db, body, request.sequences, connection_id, peer_host)
+        ctx = Context(name, db, body, request.sequences, connection_id, peer_host, peer_subject)
         writes = handler_entry[1] if handler_entry else False
         started = time.monotonic()
         try:
@@ -226,12 +229,16 @@ class Server:
             self.total_connections += 1
             connection_id = self.total_connections
         reply_id = 0
+        peer_subject: tuple = ()
         try:
             if self.wrap_connection is not None:
                 served = self.wrap_connection(sock)
                 if served is None:
                     return
                 sock = served
+                if isinstance(sock, ssl.SSLSocket):
+                    peer = sock.getpeercert() or {}
+                    peer_subject = tuple(pair for name in peer.get("subject", ()) for pair in name)
             while not self.shutting_down.is_set():
                 try:
                     request = wire.read_request(sock)
@@ -240,7 +247,7 @@ class Server:
                 except wire.ProtocolError as error:
                     log.warning("closing connection %s: %s", connection_id, error)
                     return
-                reply = self.execute(request, connection_id, peer_host)
+                reply = self.execute(request, connection_id, peer_host, peer_subject)
                 if reply.pop("$closeConnection", False):
                     return
                 if request.more_to_come:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import socket
 import ssl
 
+from . import membership
 from .errors import CommandError
 from .server import Context, Server
 
@@ -121,6 +122,12 @@ class Transport:
             options["tlsCAFile"] = ca_file
         return options
 
+    def member_attributes(self) -> list:
+        """The DC, O and OU of the certificate this process presents to other members."""
+        if self.context is None:
+            return []
+        return membership.own_member_attributes(self.settings.get("clusterFile") or self.settings["certificateKeyFile"])
+
     def rotate(self) -> None:
         if self.context is not None:
             self.context = self._load()
@@ -129,6 +136,7 @@ class Transport:
 def configure(server: Server, options: dict) -> None:
     transport = Transport(options)
     server.extra_state["tls"] = transport
+    server.extra_state["member_attributes"] = transport.member_attributes()
     server.wrap_connection = transport.accept
     INTERNAL_CLIENT_OPTIONS.clear()
     INTERNAL_CLIENT_OPTIONS.update(transport.client_options())
@@ -147,6 +155,7 @@ def rotate_certificates(server: Server, ctx: Context) -> dict:
         )
     try:
         server.extra_state["tls"].rotate()
+        server.extra_state["member_attributes"] = server.extra_state["tls"].member_attributes()
     except (ssl.SSLError, OSError) as error:
         # Not read in the source: the code a failed reload answers with (the old
         # certificates stay in use either way).
