@@ -173,6 +173,18 @@ def mongodb_tls_problems(material: dict) -> list[str]:
     return problems
 
 
+def mongodb_tls_dropped_cas(trusted_now: str, trusted_next: str) -> list[str]:
+    """Subjects of the CA certificates a host trusts now (its CAFile) that the CA text of
+    this run no longer holds: processes still presenting certificates they signed would
+    be refused by those that take the new file."""
+    kept = {certificate.public_bytes(serialization.Encoding.DER) for certificate in _certificates(trusted_next)}
+    return [
+        certificate.subject.rfc4514_string()
+        for certificate in _certificates(trusted_now)
+        if certificate.public_bytes(serialization.Encoding.DER) not in kept
+    ]
+
+
 def mongodb_tls_alt_names(names: list[str]) -> list[str]:
     """Subject alternative names for a certificate request: IP:<address> or DNS:<name>."""
     entries = []
@@ -186,4 +198,8 @@ def mongodb_tls_alt_names(names: list[str]) -> list[str]:
 
 class FilterModule:
     def filters(self):
-        return {"mongodb_tls_problems": mongodb_tls_problems, "mongodb_tls_alt_names": mongodb_tls_alt_names}
+        return {
+            "mongodb_tls_problems": mongodb_tls_problems,
+            "mongodb_tls_alt_names": mongodb_tls_alt_names,
+            "mongodb_tls_dropped_cas": mongodb_tls_dropped_cas,
+        }

@@ -141,6 +141,22 @@ def test_second_run_changes_nothing(sandbox):
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values())
 
 
+def test_a_controller_without_the_project_ca_is_refused_before_it_makes_another(sandbox):
+    """The hosts trust the project CA; a controller that lost mongodb_tls_ca_dir would
+    make a new CA whose certificates the running processes refuse."""
+    kept = sandbox / "tls-ca-kept"
+    (sandbox / "tls-ca").rename(kept)
+    try:
+        result = run_playbook(SITE, *SANDBOX, env=env(sandbox))
+        assert result.returncode == 2, result.stdout[-3000:]
+        output = " ".join(result.stdout.split())
+        assert "which this run would no longer trust: the project CA in mongodb_tls_ca_dir" in output
+        assert "is missing; restore that directory (ca.key, ca.crt) from backup" in output
+        assert not (sandbox / "tls-ca").exists()
+    finally:
+        kept.rename(sandbox / "tls-ca")
+
+
 def test_the_molecule_verifier_passes_on_the_converged_sandbox(sandbox):
     """The scenario's testinfra checks (molecule/sandbox/tests) against this sandbox, before
     any test below moves a primary or changes a setting: the suite converges once."""

@@ -54,6 +54,19 @@ def test_staging_layout_first_run_needs_no_privilege_a_real_server_refuses(stagi
     assert "staging-like-1" in created_users_on(logs)
 
 
+def test_tls_goes_on_a_running_plain_set_one_step_per_run(staging):
+    """requireTLS straight away would restart the members into a mode their plain clients
+    and peers cannot speak: the first play refuses it and names the next step; the one
+    after it (allowTLS serves plain and TLS alike) is what it allows."""
+    configs = {path: path.read_text() for path in staging.glob("staging-like-*/mongod.conf")}
+    result = run_playbook(SITE, *INVENTORY, "-e", "mongodb_tls_mode=requireTLS", env=env(staging))
+    assert result.returncode == 2, result.stdout[-3000:]
+    output = " ".join(result.stdout.split())
+    assert "mongodb_tls_mode is requireTLS on staging-like-1, which runs disabled" in output
+    assert "so this run can set disabled or allowTLS. Nothing was changed." in output
+    assert {path: path.read_text() for path in staging.glob("staging-like-*/mongod.conf")} == configs
+
+
 # -- backups ------------------------------------------------------------------------------
 
 

@@ -7,11 +7,12 @@
   certificate and accepts both; x509 sends its certificate and accepts only certificates.
   Without clusterAuthMode, a keyFile implies keyFile (storeServerOptions,
   src/mongo/db/server_options_server_helpers.cpp); with neither the mode is "undefined".
-- A certificate is a member's when the peer's subject holds every DC, O and OU of this
-  process's own member certificate (clusterFile, else certificateKeyFile); when its own
-  has none of them, no certificate is (SSLConfiguration::isClusterMember,
-  src/mongo/util/net/ssl_manager.cpp; docs "Use x.509 Certificates for Membership
-  Authentication": at least one of O, OU, DC, the same on every member).
+- A certificate is a member's when the DC, O and OU attributes of its subject, sorted,
+  are exactly those of this process's own member certificate (clusterFile, else
+  certificateKeyFile), and there is at least one (SSLConfiguration::isClusterMember and
+  canonicalizeClusterDN, src/mongo/util/net/ssl_manager.cpp: `client == server`; docs
+  "Use x.509 Certificates for Membership Authentication": the same O, OU and DC on every
+  member).
 - The parameter (src/mongo/util/net/ssl_parameters_auth.cpp, ClusterAuthModeServerParameter):
   set at runtime only, on mongod and mongos; getParameter answers the mode's name;
   an unknown name is BadValue "Invalid clusterAuthMode '<value>'"; a mode that allows
@@ -82,15 +83,9 @@ def peer_subject(peer_certificate: dict | None) -> list[tuple[str, str]]:
 
 
 def is_member_certificate(server: Server, ctx: Context) -> bool:
-    own = server.extra_state.get("member_attributes") or []
-    peer = list(ctx.peer_subject)
-    if not own:
-        return False
-    for pair in own:
-        if pair not in peer:
-            return False
-        peer.remove(pair)
-    return True
+    own = sorted(server.extra_state.get("member_attributes") or [])
+    peer = sorted(pair for pair in ctx.peer_subject if pair[0] in MEMBER_ATTRIBUTES.values())
+    return bool(peer) and peer == own
 
 
 def credential(server: Server, key: str) -> str:

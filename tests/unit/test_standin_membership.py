@@ -41,10 +41,14 @@ def test_each_mode_sends_one_proof_and_accepts_its_neighbours(mode, sends, takes
     assert membership.accepts(server, member, "another keyfile", KEY) is False
 
 
-def test_a_certificate_without_every_o_and_ou_of_the_members_is_not_a_members():
+def test_a_certificate_is_a_members_only_with_exactly_the_same_o_ou_and_dc():
     server = process("x509")
     stranger = command_from((("commonName", "db2"), ("organizationName", "monitoring-store")))
     assert membership.accepts(server, stranger, membership.X509, KEY) is False
+    extra = command_from((*MEMBER, ("organizationalUnitName", "another-unit")))
+    assert membership.accepts(server, extra, membership.X509, KEY) is False
+    reordered = command_from((("commonName", "db3"), MEMBER[1], MEMBER[0]))
+    assert membership.accepts(server, reordered, membership.X509, KEY) is True
     assert membership.accepts(server, command_from(()), membership.X509, KEY) is False  # no certificate
     without_attributes = process("x509")
     without_attributes.extra_state["member_attributes"] = []
