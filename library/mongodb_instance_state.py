@@ -53,6 +53,14 @@ options:
             (RV(paths.same_content)), never the checksum found, since a keyfile's is derived
             from a secret.
         type: str
+  read:
+    description:
+      - Files to return whole, as text (RV(contents)), such as the configuration the
+        process runs with or the CA certificate it trusts. Only for small files that hold
+        no secret; never a key or a keyfile.
+    type: list
+    elements: str
+    default: []
   pid_file:
     description: The process's pid file (C(processManagement.pidFilePath)). Omit it for a process under systemd.
     type: path
@@ -126,6 +134,13 @@ differing:
   type: list
   elements: str
   sample: [/etc/mongodb/mongod-27017.conf]
+contents:
+  description: The text of each file of O(read), keyed by the path as given; null where it is missing or unreadable.
+  returned: always
+  type: dict
+  sample:
+    /etc/mongodb/mongod-27017.conf: "net:\n  port: 27017\n"
+    /etc/mongodb/tls/ca.pem: null
 pid:
   description: The pid the pid file holds, or null when there is no readable pid.
   returned: always
@@ -164,6 +179,7 @@ def argument_spec() -> dict:
                 "sha1": {"type": "str", "no_log": True},
             },
         },
+        "read": {"type": "list", "elements": "str", "default": []},
         "pid_file": {"type": "path"},
         "command_line": {"type": "list", "elements": "str", "default": []},
     }
@@ -206,6 +222,14 @@ def read_paths(declared: list[dict]) -> tuple[dict, list[str]]:
     return paths, [path for path, found in paths.items() if not found["as_declared"]]
 
 
+def read_text(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return stream.read()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def read_process(pid_file: str | None, command_line: list[str]) -> dict:
     try:
         with open(pid_file or "", encoding="utf-8") as stream:
@@ -225,7 +249,8 @@ def main() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     paths, differing = read_paths(module.params["paths"])
     process = read_process(module.params["pid_file"], module.params["command_line"])
-    module.exit_json(changed=False, operations=[], paths=paths, differing=differing, **process)
+    contents = {path: read_text(path) for path in module.params["read"]}
+    module.exit_json(changed=False, operations=[], paths=paths, differing=differing, contents=contents, **process)
 
 
 if __name__ == "__main__":

@@ -87,6 +87,17 @@ def test_the_module_lists_the_paths_not_as_declared_in_the_order_declared(tmp_pa
     assert list(paths) == [each["path"] for each in declared]
 
 
+def test_the_module_returns_the_text_of_files_to_read_and_null_where_there_is_none(tmp_path):
+    module = _module()
+    config = tmp_path / "mongod.conf"
+    config.write_text("net:\n  port: 27017\n")
+    (tmp_path / "binary").write_bytes(b"\xff\xfe\x00")
+    assert module.read_text(str(config)) == "net:\n  port: 27017\n"
+    assert module.read_text(str(tmp_path / "absent")) is None
+    assert module.read_text(str(tmp_path)) is None  # a directory
+    assert module.read_text(str(tmp_path / "binary")) is None  # not text
+
+
 def test_the_module_reports_a_pid_file_naming_another_process_as_stale(tmp_path):
     module = _module()
     pid_file = tmp_path / "mongod.pid"
