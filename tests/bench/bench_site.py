@@ -5,10 +5,13 @@ re-run's ten slowest tasks (ansible.posix.profile_tasks), then how many template
 plain re-run compiles and in how many worker processes
 (tests/bench/callback_plugins/template_compiles.py).
 
+With --tls, every run has mongodb_tls_mode=requireTLS (the project CA), and
+playbooks/rotate-certificates.yml is measured after the check-mode re-run.
+
 Prints numbers; asserts nothing. Uses MONGODB_BIN_DIR when set, the stand-in otherwise
 (the output says which). Needs the sandbox ports (28017-28203) free.
 
-    .venv/bin/python tests/bench/bench_site.py
+    .venv/bin/python tests/bench/bench_site.py [--tls]
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from support import servers
 from support.ansible import PROJECT, recap, run_playbook
 
 BENCH_CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
+TLS = "--tls" in sys.argv[1:]
+EXTRA_ARGS = ("-e", "mongodb_tls_mode=requireTLS") if TLS else ()
 
 
 def children_cpu_seconds() -> float:
@@ -35,13 +40,13 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(label: str, env: dict, *args: str) -> str:
+def measure(label: str, env: dict, *args: str, playbook: str = "playbooks/site.yml") -> str:
     started, cpu_before = time.monotonic(), children_cpu_seconds()
-    result = run_playbook("playbooks/site.yml", *args, env=env)
+    result = run_playbook(playbook, *args, *EXTRA_ARGS, env=env)
     elapsed, cpu = time.monotonic() - started, children_cpu_seconds() - cpu_before
     if result.returncode != 0:
         print(result.stdout[-3000:])
-        raise SystemExit(f"{label}: site.yml failed")
+        raise SystemExit(f"{label}: {playbook} failed")
     counters = recap(result.stdout).values()
     run = sum(c["ok"] + c["failed"] for c in counters)
     changed = sum(c["changed"] for c in counters)
@@ -61,7 +66,7 @@ def slowest_tasks(output: str, count: int = 10) -> list[str]:
 
 def main() -> None:
     server = "mongod stand-in (tests/standin)" if servers.using_standin() else f"MONGODB_BIN_DIR={servers.bin_dir()}"
-    print(f"site.yml on inventories/sandbox (8 processes), binaries: {server}")
+    print(f"site.yml on inventories/sandbox (8 processes{', TLS' if TLS else ''}), binaries: {server}")
     with tempfile.TemporaryDirectory() as root:
         env = {
             "MONGODB_SANDBOX_ROOT": root,
@@ -76,6 +81,8 @@ def main() -> None:
             }
             rerun = measure("idempotent re-run", profiled)
             measure("check-mode re-run", env, "--check", "--diff")
+            if TLS:
+                measure("rotate-certificates.yml", env, playbook="playbooks/rotate-certificates.yml")
             print("slowest tasks of the re-run:")
             for line in slowest_tasks(rerun):
                 print("  " + " ".join(line.split()))
@@ -91,7 +98,7 @@ def main() -> None:
                 if line.startswith("TEMPLATE"):
                     print("  " + line)
         finally:
-            run_playbook("playbooks/sandbox-stop.yml", env=env)
+            run_playbook("playbooks/sandbox-stop.yml", *EXTRA_ARGS, env=env)
 
 
 if __name__ == "__main__":
