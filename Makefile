@@ -63,7 +63,7 @@ unit: setup ## Unit tests (no server needed).
 
 integration: setup ## Integration tests against MONGODB_BIN_DIR, or the stand-in when unset (INTEGRATION_ARGS: more pytest arguments).
 	@$(if $(MONGODB_BIN_DIR),echo ">>> integration: real MongoDB binaries from $(MONGODB_BIN_DIR)",echo ">>> integration: MONGODB_BIN_DIR is not set, using the mongod stand-in (tests/standin)")
-	pytest tests/integration -n 3 --dist loadfile --durations=10 $(INTEGRATION_ARGS)
+	pytest tests/integration -n 3 --dist loadfile --no-loadscope-reorder --durations=10 $(INTEGRATION_ARGS)
 
 molecule: setup ## molecule test -s sandbox (converge site.yml, testinfra verify).
 	@$(if $(MONGODB_BIN_DIR),echo ">>> molecule: real MongoDB binaries from $(MONGODB_BIN_DIR)",echo ">>> molecule: MONGODB_BIN_DIR is not set, the sandbox runs on the mongod stand-in (tests/standin)")

@@ -16,13 +16,13 @@ from support import servers  # noqa: E402
 pytest_plugins = ["support.cpu_report"]
 
 # The integration files that take longest, longest first. `make integration` hands whole
-# files to pytest-xdist workers (--dist loadfile). pytest-xdist hands out the files with
-# the most tests first unless given --no-loadscope-reorder, so this order decides only
-# among files with as many tests. One run with --no-loadscope-reorder (this order
-# exactly, the sandbox's chain from the start) took 1028 s against 810-861 s, but in an
-# hour when the same site.yml run was 1.6 times slower too: not settled (2026-12-06).
+# files to pytest-xdist workers (--dist loadfile) in this order (--no-loadscope-reorder:
+# otherwise pytest-xdist hands out the files with the most tests first, and the sandbox
+# faults file, four long tests on a sandbox of its own, would start last). The two
+# sandbox files go first, to two workers: each is a chain of runs on its own sandbox.
 LONGEST_FIRST = (
     "test_site_sandbox.py",
+    "test_site_sandbox_faults.py",
     "test_site_refusals.py",
     "test_site_day2_replica_set.py",
     "test_site_x509_transition.py",

@@ -1,7 +1,7 @@
 """The molecule scenario (molecule/sandbox: converge site.yml on the sandbox inventory,
 testinfra verify).
 
-The suite converges the sandbox once: tests/integration/test_site_sandbox.py converges it
+The suite does not converge a sandbox for it: tests/integration/test_site_sandbox.py converges one
 (the same site.yml the scenario's converge.yml imports, on the stricter layout), proves
 the re-run changes nothing, stops it with playbooks/sandbox-stop.yml (what the scenario's
 cleanup.yml imports) and runs the scenario's verifier against it. Here, the scenario's own

@@ -17,10 +17,12 @@ SANDBOX_INVENTORY = (
 )
 
 
-def env(root: Path) -> dict:
-    """Environment of a site.yml run under root, on the binaries the tests use."""
+def env(root: Path, port_offset: int = 0) -> dict:
+    """Environment of a site.yml run under root, on the binaries the tests use, with the
+    sandbox's ports moved by port_offset."""
     return {
         "MONGODB_SANDBOX_ROOT": str(root),
+        "MONGODB_SANDBOX_PORT_OFFSET": str(port_offset),
         "MONGODB_BIN_DIR": str(servers.bin_dir()),
         "MONGODB_TOOLS_BIN_DIR": str(servers.tools_bin_dir()),
         "MONGODB_TEST_ADVERTISED_ADDRESS": ADVERTISED_ADDRESS or "",
