@@ -21,8 +21,7 @@ import pytest
 import yaml
 from support import certificates, servers
 from support.ansible import PROJECT, recap, run_molecule, run_playbook
-from support.sandbox import SANDBOX, Ports, converge, tls
-from support.sandbox import admin_client as admin_client_on
+from support.sandbox import SANDBOX, Ports, admin_client, converge, tls
 from support.site import ADVERTISED_ADDRESS, SITE, created_users_on, env, refused_for_privileges
 
 PORTS = Ports(0)
@@ -36,10 +35,6 @@ def sandbox(tmp_path_factory):
     this module's tests share one worker and one sandbox.
     """
     yield from converge(tmp_path_factory, "sandbox", PORTS.offset, "-vvv")
-
-
-def admin_client(root) -> pymongo.MongoClient:
-    return admin_client_on(root, PORTS.mongos)
 
 
 def test_no_secret_reaches_the_output_at_vvv(sandbox):
@@ -263,13 +258,13 @@ def test_a_sharded_backup_dumps_each_set_and_puts_the_balancer_back(sandbox):
     assert set(manifest["sets"]) == {"sandbox-cfg", "sandbox-shard-01", "sandbox-shard-02"}
     assert "not one cluster-wide instant" in manifest["note"]
     assert "balancer stopped (it was full)" in log and "balancer started again (full)" in log
-    with admin_client(sandbox) as client:
+    with admin_client(sandbox, PORTS.mongos) as client:
         assert client.admin.command("balancerStatus")["mode"] == "full"
         assert client.mongodb_backup.locks.find_one({"_id": "balancer"})["held"] is False
 
 
 def test_the_sharding_step_leaves_the_balancer_off_while_a_backup_holds_it(sandbox):
-    with admin_client(sandbox) as client:
+    with admin_client(sandbox, PORTS.mongos) as client:
         client.admin.command("balancerStop")
         until = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
         client.mongodb_backup.locks.update_one(

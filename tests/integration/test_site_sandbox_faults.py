@@ -19,8 +19,7 @@ import pytest
 from cryptography import x509
 from support import servers
 from support.ansible import recap, run_playbook
-from support.sandbox import SANDBOX, Ports, converge, secret, tls
-from support.sandbox import admin_client as admin_client_on
+from support.sandbox import SANDBOX, Ports, admin_client, converge, secret, tls
 from support.site import ADVERTISED_ADDRESS, SITE, env
 
 PORTS = Ports(500)
@@ -32,10 +31,6 @@ HOST_OF_PORT = PORTS.shard_host
 def sandbox(tmp_path_factory):
     """A provisioned sandbox of this module's own; stopped after this module."""
     yield from converge(tmp_path_factory, "sandbox-faults", PORTS.offset)
-
-
-def admin_client(root, port: int = PORTS.mongos, **options) -> pymongo.MongoClient:
-    return admin_client_on(root, port, **options)
 
 
 # -- certificates rotated -------------------------------------------------------------
@@ -66,7 +61,7 @@ def test_rotated_certificates_reach_every_process_one_at_a_time_without_a_restar
     arbiters = ["sandbox-shard02-c"] if ADVERTISED_ADDRESS else []
     before = {port: presented_serial(sandbox, port) for port in hosts}
     pids_before = pids(sandbox)
-    with admin_client(sandbox, maxPoolSize=1) as opened_before:
+    with admin_client(sandbox, PORTS.mongos, maxPoolSize=1) as opened_before:
         connection = opened_before.admin.command("hello")["connectionId"]
         result = run_playbook("playbooks/rotate-certificates.yml", *SANDBOX, env=env(sandbox, PORTS.offset))
         assert result.returncode == 0, result.stdout[-5000:]
@@ -135,7 +130,7 @@ def test_a_run_with_a_member_of_each_shard_down_converges_the_rest_and_names_the
         assert "Going on without sandbox-shard01-a, sandbox-shard02-c, which cannot be reached" in output
         for port in down.values():  # the modules' warnings name each member down
             assert re.search(rf":{port} is down \(not reachable or not healthy\)", output), port
-        with admin_client(sandbox) as client:
+        with admin_client(sandbox, PORTS.mongos) as client:
             assert client.config.settings.find_one({"_id": "chunksize"})["value"] == 64
     finally:
         for host in down:
@@ -190,7 +185,7 @@ def test_the_application_keeps_writing_through_mongos_when_a_shard_primary_dies(
     """The application account writes with retryable writes and w: majority through mongos
     while the primary of its database's shard is killed: writes go on once a new primary
     is elected, every acknowledged write is there, and the killed member catches up."""
-    with admin_client(sandbox) as admin:
+    with admin_client(sandbox, PORTS.mongos) as admin:
         shard = admin.config.databases.find_one({"_id": "monitoring"})["primary"]
     port = shard_primary_port(sandbox, shard)
     app = app_client(sandbox)
@@ -272,6 +267,6 @@ def test_a_rolling_restart_restarts_every_process_once_while_the_application_wri
     assert stepped and [host for host in primaries if host in stepped] == stepped
     assert writer.failures == []
     assert probe.count_documents({}) == len(writer.acknowledged)
-    with admin_client(sandbox) as admin:
+    with admin_client(sandbox, PORTS.mongos) as admin:
         assert admin.admin.command("balancerStatus")["mode"] == "full"
     app.close()
