@@ -61,6 +61,14 @@ options:
     type: list
     elements: str
     default: []
+  read_base64:
+    description:
+      - Small binary files to return whole, base64-encoded (RV(contents_base64)), such as
+        the C(storage.bson) in which mongod records the storage options of a data
+        directory. Never a key or a keyfile.
+    type: list
+    elements: str
+    default: []
   pid_file:
     description: The process's pid file (C(processManagement.pidFilePath)). Omit it for a process under systemd.
     type: path
@@ -141,6 +149,15 @@ contents:
   sample:
     /etc/mongodb/mongod-27017.conf: "net:\n  port: 27017\n"
     /etc/mongodb/tls/ca.pem: null
+contents_base64:
+  description:
+    - The base64 of each file of O(read_base64), keyed by the path as given; null where it
+      is missing or unreadable.
+  returned: always
+  type: dict
+  sample:
+    /var/lib/mongodb/mongod-27017/storage.bson: "RwAAAAM..."
+    /var/lib/mongodb/mongod-27018/storage.bson: null
 pid:
   description: The pid the pid file holds, or null when there is no readable pid.
   returned: always
@@ -155,6 +172,7 @@ stale_pid_file:
   type: bool
 """
 
+import base64
 import grp
 import hashlib
 import os
@@ -180,6 +198,7 @@ def argument_spec() -> dict:
             },
         },
         "read": {"type": "list", "elements": "str", "default": []},
+        "read_base64": {"type": "list", "elements": "str", "default": []},
         "pid_file": {"type": "path"},
         "command_line": {"type": "list", "elements": "str", "default": []},
     }
@@ -230,6 +249,14 @@ def read_text(path: str) -> str | None:
         return None
 
 
+def read_base64(path: str) -> str | None:
+    try:
+        with open(path, "rb") as stream:
+            return base64.b64encode(stream.read()).decode("ascii")
+    except OSError:
+        return None
+
+
 def read_process(pid_file: str | None, command_line: list[str]) -> dict:
     try:
         with open(pid_file or "", encoding="utf-8") as stream:
@@ -250,7 +277,16 @@ def main() -> None:
     paths, differing = read_paths(module.params["paths"])
     process = read_process(module.params["pid_file"], module.params["command_line"])
     contents = {path: read_text(path) for path in module.params["read"]}
-    module.exit_json(changed=False, operations=[], paths=paths, differing=differing, contents=contents, **process)
+    contents_base64 = {path: read_base64(path) for path in module.params["read_base64"]}
+    module.exit_json(
+        changed=False,
+        operations=[],
+        paths=paths,
+        differing=differing,
+        contents=contents,
+        contents_base64=contents_base64,
+        **process,
+    )
 
 
 if __name__ == "__main__":

@@ -113,6 +113,21 @@ def test_second_run_changes_nothing(sandbox):
     assert all(c["changed"] == 0 and c["failed"] == 0 for c in counters.values())
 
 
+def test_a_storage_layout_other_than_the_data_was_created_with_is_refused_on_every_mongod(sandbox):
+    """MongoDB cannot change directoryForIndexes on existing data. The first play reads the
+    layout each data directory records (storage.bson), for all the mongods of a machine in
+    one read, and refuses the run before anything changes, naming each data directory."""
+    configs = {path: path.read_text() for path in sandbox.glob("sandbox-*/mongod.conf")}
+    assert len(configs) == 7
+    result = run_playbook(SITE, *SANDBOX, "-e", '{"mongodb_mongod_directory_for_indexes": false}', env=env(sandbox))
+    assert result.returncode == 2, result.stdout[-3000:]
+    output = " ".join(result.stdout.split())
+    for config in configs:
+        assert f"{config.parent}/data holds data created with directoryForIndexes=true" in output, config.parent.name
+    assert "PLAY [Tune the operating system]" not in output
+    assert {path: path.read_text() for path in configs} == configs
+
+
 def test_a_controller_without_the_project_ca_is_refused_before_it_makes_another(sandbox):
     """The hosts trust the project CA; a controller that lost mongodb_tls_ca_dir would
     make a new CA whose certificates the running processes refuse."""

@@ -98,6 +98,14 @@ def test_the_module_returns_the_text_of_files_to_read_and_null_where_there_is_no
     assert module.read_text(str(tmp_path / "binary")) is None  # not text
 
 
+def test_the_module_returns_binary_files_in_base64_and_null_where_there_is_none(tmp_path):
+    module = _module()
+    (tmp_path / "storage.bson").write_bytes(b"\xff\xfe\x00")
+    assert module.read_base64(str(tmp_path / "storage.bson")) == "//4A"
+    assert module.read_base64(str(tmp_path / "absent")) is None
+    assert module.read_base64(str(tmp_path)) is None  # a directory
+
+
 def test_the_module_reports_a_pid_file_naming_another_process_as_stale(tmp_path):
     module = _module()
     pid_file = tmp_path / "mongod.pid"
