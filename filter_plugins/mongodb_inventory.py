@@ -155,10 +155,23 @@ def mongodb_inventory_problems(records: list[dict], groups: dict) -> list[str]:
     return problems
 
 
-def _holds_data(hostvars, host: str) -> bool:
-    """Whether the first play found MongoDB data on this host (mongodb_mongod's validate)."""
-    probe = hostvars[host].get("__mongodb_mongod_storage_bson") or {}
-    return bool(probe.get("content"))
+def _holds_data(records: list[dict], hostvars, host: str) -> bool:
+    """Whether the first play found MongoDB data in this host's data directory.
+
+    mongodb_mongod's validate reads each machine once, on its first mongod
+    (__mongodb_mongod_machine_read): the storage.bson in the data directory each mongod of
+    the machine named (__mongodb_mongod_dbpath_to_read).
+    """
+    dbpath = hostvars[host].get("__mongodb_mongod_dbpath_to_read")
+    if not dbpath:
+        return False
+    address = next(record["address"] for record in records if record["name"] == host)
+    for record in records:
+        if record["address"] == address:
+            read = hostvars[record["name"]].get("__mongodb_mongod_machine_read") or {}
+            if (read.get("contents_base64") or {}).get(f"{dbpath}/storage.bson"):
+                return True
+    return False
 
 
 def mongodb_unreachable_problems(records: list[dict], unreachable: list[str], hostvars, groups: dict) -> list[str]:
@@ -190,7 +203,7 @@ def mongodb_unreachable_problems(records: list[dict], unreachable: list[str], ho
             continue
         members = replica_sets[record["replset"]]
         answering = [m["name"] for m in members if m["name"] not in down]
-        if not answering or not all(_holds_data(hostvars, member) for member in answering):
+        if not answering or not all(_holds_data(records, hostvars, member) for member in answering):
             problems.append(
                 f"{name} cannot be reached, and replica set {record['replset']} holds no data yet: a new replica "
                 "set needs every member."

@@ -136,12 +136,24 @@ def mongodb_shard_connections(groups: Mapping, hostvars: Mapping) -> list[dict]:
     return shards
 
 
+def mongodb_machine_read(hosts: list[str], hostvars: Mapping) -> dict:
+    """The read of one machine that mongodb_mongod's validate registered on the first of
+    its mongods that answered (__mongodb_mongod_machine_read), found among hosts (that
+    machine's mongods), or {} when none of them made it."""
+    for host in hosts:
+        read = hostvars[host].get("__mongodb_mongod_machine_read") or {}
+        if "contents" in read:
+            return read
+    return {}
+
+
 class FilterModule:
     def filters(self):
         return {
             "mongodb_colocated": mongodb_colocated,
             "mongodb_data_bearing": mongodb_data_bearing,
             "mongodb_host_with_address": mongodb_host_with_address,
+            "mongodb_machine_read": mongodb_machine_read,
             "mongodb_member_addresses": mongodb_member_addresses,
             "mongodb_replset_hosts": mongodb_replset_hosts,
             "mongodb_process_groups": mongodb_process_groups,

@@ -174,13 +174,42 @@ def test_shipped_inventories_are_sound(inventory):
 
 
 def probes(*holding_data: str) -> dict:
-    """hostvars as the first play leaves them: the storage.bson probe of each mongod."""
+    """hostvars as the first play leaves them when each mongod has a machine of its own:
+    the data directory each named, and its machine's read of the storage.bson there."""
     names = ["m0", "m1", "m2", "r0", "r1"]
-    return {name: {"__mongodb_mongod_storage_bson": {"content": "x"} if name in holding_data else {}} for name in names}
+    return {
+        name: {
+            "__mongodb_mongod_dbpath_to_read": f"/var/lib/mongodb/{name}",
+            "__mongodb_mongod_machine_read": {
+                "contents_base64": {f"/var/lib/mongodb/{name}/storage.bson": "eA==" if name in holding_data else None}
+            },
+        }
+        for name in names
+    }
 
 
 def test_a_down_member_of_a_running_set_with_a_majority_lets_the_run_go_on():
     assert mongodb_unreachable_problems(replica_set(), ["m2"], probes("m0", "m1"), {}) == []
+
+
+def test_the_read_of_a_shared_machine_tells_which_of_its_members_hold_data():
+    """Co-located members (the sandbox): the first mongod of the machine read the
+    storage.bson of each; the others registered a skipped read."""
+    records = [record(f"m{i}", 27017 + i, address="127.0.0.1") for i in range(3)]
+    found = {"/data/m0/storage.bson": "eA==", "/data/m1/storage.bson": "eA==", "/data/m2/storage.bson": None}
+    hostvars = {
+        "m0": {
+            "__mongodb_mongod_dbpath_to_read": "/data/m0",
+            "__mongodb_mongod_machine_read": {"contents_base64": found},
+        },
+        "m1": {"__mongodb_mongod_dbpath_to_read": "/data/m1", "__mongodb_mongod_machine_read": {"skipped": True}},
+        "m2": {"__mongodb_mongod_dbpath_to_read": "/data/m2", "__mongodb_mongod_machine_read": {"skipped": True}},
+    }
+    assert mongodb_unreachable_problems(records, ["m2"], hostvars, {}) == []
+    found["/data/m1/storage.bson"] = None
+    assert mongodb_unreachable_problems(records, ["m2"], hostvars, {}) == [
+        "m2 cannot be reached, and replica set rs0 holds no data yet: a new replica set needs every member."
+    ]
 
 
 def test_a_down_member_of_a_new_set_stops_the_run():

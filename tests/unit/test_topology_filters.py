@@ -10,6 +10,7 @@ from mongodb_topology import (
     mongodb_colocated,
     mongodb_data_bearing,
     mongodb_host_with_address,
+    mongodb_machine_read,
     mongodb_member_addresses,
     mongodb_replica_sets,
     mongodb_shard_connections,
@@ -78,3 +79,15 @@ def test_replica_sets_list_their_data_bearing_members_and_role():
         {"name": "cfg", "role": "configsvr", "members": ["c:1"]},
         {"name": "s1", "role": "shardsvr", "members": ["a:2"]},
     ]
+
+
+def test_the_read_of_a_machine_is_found_on_whichever_of_its_mongods_made_it():
+    """The first mongod that answered reads the machine; the others registered a skip."""
+    read = {"contents": {"/sys/fs/cgroup/memory.max": "max\n"}, "contents_base64": {}}
+    hostvars = {
+        "a": {"__mongodb_mongod_machine_read": {"skipped": True}},
+        "b": {"__mongodb_mongod_machine_read": read},
+        "c": {},
+    }
+    assert mongodb_machine_read(["a", "b", "c"], hostvars) == read
+    assert mongodb_machine_read(["a", "c"], hostvars) == {}
