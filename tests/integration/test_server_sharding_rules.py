@@ -7,7 +7,10 @@ Held by real binaries (MONGODB_BIN_DIR) and the stand-in alike:
   _validateHostAsShard and _checkIfShardExists);
 - a sharded time-series collection is recorded in config.collections under its buckets
   collection with the key on bucket fields (src/mongo/db/s/README_timeseries.md,
-  jstests/sharding/timeseries_shard_collection.js).
+  jstests/sharding/timeseries_shard_collection.js);
+- a router that has loaded a database's routing information goes on reading and
+  writing it while the config servers are down
+  (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from support import servers
 @pytest.fixture
 def cluster(start_mongod, tmp_path):
     """A one-member config server set, a one-member shard that advertises itself as
-    localhost:<port>, and a router; returns (router client, shard port)."""
+    localhost:<port>, and a router; returns (router client, shard port, config server)."""
     config_root, shard_root = tmp_path / "cfg", tmp_path / "shard"
     config_root.mkdir()
     shard_root.mkdir()
@@ -39,13 +42,13 @@ def cluster(start_mongod, tmp_path):
         servers.wait_for(lambda p=process: p.client().admin.command("hello").get("isWritablePrimary"), 60)
     port = servers.start_mongos(tmp_path, f"cfg/127.0.0.1:{config_process.port}")
     router = pymongo.MongoClient("127.0.0.1", port, serverSelectionTimeoutMS=20000)
-    yield router, shard_process.port
+    yield router, shard_process.port, config_process
     router.close()
     servers.terminate(int((tmp_path / "mongos.pid").read_text().strip()))
 
 
 def test_add_shard_refuses_a_seed_host_the_set_does_not_advertise(cluster):
-    router, shard_port = cluster
+    router, shard_port, _ = cluster
     with pytest.raises(pymongo.errors.OperationFailure) as refused:
         router.admin.command("addShard", f"shard-a/127.0.0.1:{shard_port}")
     assert refused.value.code == 96
@@ -53,7 +56,7 @@ def test_add_shard_refuses_a_seed_host_the_set_does_not_advertise(cluster):
 
 
 def test_add_shard_with_the_advertised_name_and_again_is_one_shard(cluster):
-    router, shard_port = cluster
+    router, shard_port, _ = cluster
     seed = f"shard-a/localhost:{shard_port}"
     assert router.admin.command("addShard", seed)["shardAdded"] == "shard-a"
     assert router.admin.command("addShard", seed)["shardAdded"] == "shard-a"
@@ -61,7 +64,7 @@ def test_add_shard_with_the_advertised_name_and_again_is_one_shard(cluster):
 
 
 def test_a_sharded_time_series_collection_is_recorded_under_its_buckets_collection(cluster):
-    router, shard_port = cluster
+    router, shard_port, _ = cluster
     router.admin.command("addShard", f"shard-a/localhost:{shard_port}")
     router.monitoring.create_collection("metrics", timeseries={"timeField": "timestamp", "metaField": "meta"})
     key = {"meta.asset_id": 1, "timestamp": 1}
@@ -76,3 +79,13 @@ def test_a_sharded_time_series_collection_is_recorded_under_its_buckets_collecti
     with pytest.raises(pymongo.errors.OperationFailure) as refused:
         router.admin.command("shardCollection", "monitoring.metrics", key={"meta.asset_id": 1})
     assert refused.value.code == 23
+
+
+def test_a_router_writes_to_a_known_database_while_the_config_servers_are_down(cluster):
+    router, shard_port, config_server = cluster
+    router.admin.command("addShard", f"shard-a/localhost:{shard_port}")
+    probe = router.monitoring.probe
+    probe.insert_one({"_id": 1})
+    config_server.stop()
+    probe.insert_one({"_id": 2})
+    assert sorted(doc["_id"] for doc in probe.find()) == [1, 2]

@@ -60,6 +60,8 @@ class Cluster:
         self.server = server
         self.clients: dict[str, pymongo.MongoClient] = {}
         self.lock = threading.Lock()
+        # The catalog cache: each known database's primary shard, with that shard's entry.
+        self.routing_cache: dict[str, dict] = {}
 
     def _client(self, connection: str) -> pymongo.MongoClient:
         with self.lock:
@@ -129,6 +131,24 @@ class Cluster:
         return found
 
     def primary_shard(self, db: str, create: bool) -> dict | None:
+        """The shard a database's commands go to, from the catalog cache once known.
+
+        A real mongos keeps each database's routing entry and the shard registry in its
+        catalog cache and reads the config servers only to load or refresh them, so reads
+        and writes to a known database go on while every config server is down; only a
+        router with nothing loaded (after flushRouterConfig) fails, with HostUnreachable or
+        FailedToSatisfyReadPreference
+        (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js). A database
+        not yet known is looked up every time, and dropDatabase through this router forgets it.
+        """
+        if db in self.routing_cache:
+            return self.routing_cache[db]
+        shard = self._primary_shard_from_config(db, create)
+        if shard is not None:
+            self.routing_cache[db] = shard
+        return shard
+
+    def _primary_shard_from_config(self, db: str, create: bool) -> dict | None:
         entry = next(iter(self.find("databases", {"_id": db})), None)
         if entry is None:
             if not create:
@@ -165,6 +185,8 @@ def route(server: Server, ctx: Context) -> dict:
         return {"n": 0} if ctx.name == "count" else {}
     if ctx.name in WRITES:
         return _routed_write(link, shard, ctx, command)
+    if ctx.name == "dropDatabase":
+        link.routing_cache.pop(ctx.db, None)
     reply = link.run(shard["host"], ctx.db, command)
     reply.pop("$clusterTime", None)
     reply.pop("operationTime", None)
