@@ -138,7 +138,8 @@ class Cluster:
         and writes to a known database go on while every config server is down; only a
         router with nothing loaded (after flushRouterConfig) fails, with HostUnreachable or
         FailedToSatisfyReadPreference
-        (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js). A database
+        (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js;
+        src/mongo/s/catalog_cache.cpp). A database
         not yet known is looked up every time, and dropDatabase through this router forgets it.
         """
         if db in self.routing_cache:
