@@ -139,8 +139,8 @@ class Cluster:
         router with nothing loaded (after flushRouterConfig) fails, with HostUnreachable or
         FailedToSatisfyReadPreference
         (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js;
-        src/mongo/s/catalog_cache.cpp). A database
-        not yet known is looked up every time, and dropDatabase through this router forgets it.
+        src/mongo/s/catalog_cache.cpp). A database not yet known is looked up every time,
+        and dropDatabase through this router forgets it.
         """
         if db in self.routing_cache:
             return self.routing_cache[db]
