@@ -10,7 +10,9 @@ Held by real binaries (MONGODB_BIN_DIR) and the stand-in alike:
   jstests/sharding/timeseries_shard_collection.js);
 - a router that has loaded a database's routing information goes on reading and
   writing it while the config servers are down
-  (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js).
+  (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js);
+- dropDatabase through a router removes the database's entry and those of its sharded
+  collections from the config servers (src/mongo/db/s/drop_database_coordinator.cpp).
 """
 
 from __future__ import annotations
@@ -89,3 +91,19 @@ def test_a_router_writes_to_a_known_database_while_the_config_servers_are_down(c
     config_server.stop()
     probe.insert_one({"_id": 2})
     assert sorted(doc["_id"] for doc in probe.find()) == [1, 2]
+
+
+def test_a_database_dropped_through_the_router_leaves_no_entry_on_the_config_servers(cluster):
+    router, shard_port, _ = cluster
+    router.admin.command("addShard", f"shard-a/localhost:{shard_port}")
+    router.monitoring.assets.insert_one({"_id": 1})
+    router.admin.command("shardCollection", "monitoring.assets", key={"_id": 1})
+    assert router.config.databases.find_one({"_id": "monitoring"})
+    router.drop_database("monitoring")
+    assert router.config.databases.find_one({"_id": "monitoring"}) is None
+    assert router.config.collections.find_one({"_id": "monitoring.assets"}) is None
+    # The next write creates the database again, unsharded.
+    router.monitoring.assets.insert_one({"_id": 2})
+    assert [doc["_id"] for doc in router.monitoring.assets.find()] == [2]
+    assert router.config.databases.find_one({"_id": "monitoring"})
+    assert router.config.collections.find_one({"_id": "monitoring.assets"}) is None

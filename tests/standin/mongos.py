@@ -121,6 +121,22 @@ class Cluster:
             {"update": collection, "updates": [{"q": {"_id": document["_id"]}, "u": document, "upsert": True}]},
         )
 
+    def remove(self, collection: str, query: dict) -> None:
+        self.config("config", {"delete": collection, "deletes": [{"q": query, "limit": 0}]})
+
+    def drop_database(self, db: str, shard: dict, command: dict) -> dict:
+        """dropDatabase through the router: the entries of the database's sharded
+        collections and the database's own entry leave the config servers, then the
+        database is dropped on its primary shard, and the router forgets it
+        (src/mongo/db/s/drop_database_coordinator.cpp: removeCollMetadataFromConfig for
+        each collection, then removeDatabaseMetadataFromConfig, which also purges the
+        database from the catalog cache)."""
+        tracked = [entry["_id"] for entry in self.find("collections") if entry["_id"].startswith(db + ".")]
+        self.remove("collections", {"_id": {"$in": tracked}})
+        self.remove("databases", {"_id": db})
+        self.routing_cache.pop(db, None)
+        return self.run(shard["host"], db, command)
+
     def shards(self) -> list[dict]:
         return self.find("shards")
 
@@ -140,7 +156,7 @@ class Cluster:
         FailedToSatisfyReadPreference
         (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js;
         src/mongo/s/catalog_cache.cpp). A database not yet known is looked up every time,
-        and dropDatabase through this router forgets it.
+        and dropDatabase through this router forgets it (drop_database).
         """
         if db in self.routing_cache:
             return self.routing_cache[db]
@@ -187,8 +203,9 @@ def route(server: Server, ctx: Context) -> dict:
     if ctx.name in WRITES:
         return _routed_write(link, shard, ctx, command)
     if ctx.name == "dropDatabase":
-        link.routing_cache.pop(ctx.db, None)
-    reply = link.run(shard["host"], ctx.db, command)
+        reply = link.drop_database(ctx.db, shard, command)
+    else:
+        reply = link.run(shard["host"], ctx.db, command)
     reply.pop("$clusterTime", None)
     reply.pop("operationTime", None)
     return reply
