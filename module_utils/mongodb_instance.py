@@ -16,14 +16,20 @@ def names_this_process(cmdline: bytes, argv: list[str]) -> bool:
     replace still counts when the new binaries live in another directory (an archive
     install per version); its configuration file is what makes it this instance.
 
-    A real mongod separates its arguments with NUL bytes; a process that rewrote its
-    title (setproctitle) separates them with spaces. Both read the same here.
+    A real mongod separates its arguments with NUL bytes, so a configuration path with a
+    space in it stays one argument. A process that rewrote its title (setproctitle) has
+    one string, its arguments separated by spaces: it is compared word by word.
     """
-    words = cmdline.replace(b"\0", b" ").decode("utf-8", "replace").split()
-    if not argv or len(words) < len(argv):
+    text = cmdline.decode("utf-8", "replace").rstrip("\0")
+    arguments = text.split("\0")
+    if len(arguments) > 1:
+        found, expected = arguments, list(argv)
+    else:
+        found, expected = text.split(), " ".join(argv).split()
+    if not expected or len(found) < len(expected):
         return False
-    same_binary = words[0].rsplit("/", 1)[-1] == argv[0].rsplit("/", 1)[-1]
-    return same_binary and words[1 : len(argv)] == list(argv[1:])
+    same_binary = found[0].rsplit("/", 1)[-1] == expected[0].rsplit("/", 1)[-1]
+    return same_binary and found[1 : len(expected)] == expected[1:]
 
 
 def pid_in(text: str) -> int | None:

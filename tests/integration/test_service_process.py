@@ -104,3 +104,29 @@ def test_a_stale_pid_file_is_not_trusted_and_its_process_is_never_signalled(
     assert run("stop", member).returncode == 0
     servers.wait_for(lambda: not answers(member["mongodb_port"]), timeout=30)
     assert unrelated.poll() is None
+
+
+def test_a_member_whose_paths_have_a_space_is_recognised_and_not_started_twice(tmp_path):
+    root = tmp_path / "mongo sandbox"
+    root.mkdir()
+    port = servers.free_port()
+    config = servers.base_config(root, port)
+    spaced = {
+        "mongodb_config_path": str(servers.write_config(root / "mongod.conf", config)),
+        "mongodb_pid_path": config["processManagement"]["pidFilePath"],
+        "mongodb_port": port,
+        "mongodb_bin_dir": str(servers.bin_dir()),
+    }
+    try:
+        started = run("service", spaced)
+        assert started.returncode == 0, started.stdout[-3000:]
+        assert answers(port)
+        pid = (root / "mongod.pid").read_text().strip()
+
+        again = run("service", spaced)
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert recap(again.stdout)["localhost"]["changed"] == 0, again.stdout[-3000:]
+        assert (root / "mongod.pid").read_text().strip() == pid, "the running member was started again"
+    finally:
+        run("stop", spaced)
+    servers.wait_for(lambda: not answers(port), timeout=30)

@@ -41,6 +41,25 @@ def test_a_pid_is_this_process_only_when_its_command_line_is_the_start_argv_from
     assert names_this_process(cmdline, ARGV) is expected
 
 
+SPACED_ARGV = ["/opt/mongodb/bin/mongod", "--config", "/home/ops/mongo sandbox/sandbox-cfg-1/mongod.conf"]
+
+
+@pytest.mark.parametrize(
+    ("cmdline", "expected"),
+    [
+        (b"/opt/mongodb/bin/mongod\0--config\0/home/ops/mongo sandbox/sandbox-cfg-1/mongod.conf\0", True),
+        # setproctitle pads the rewritten title with NUL bytes
+        (b"/opt/mongodb/bin/mongod --config /home/ops/mongo sandbox/sandbox-cfg-1/mongod.conf\0\0\0", True),
+        (b"/opt/mongodb/bin/mongod\0--config\0/home/ops/mongo\0sandbox/sandbox-cfg-1/mongod.conf\0", False),
+        (b"/opt/mongodb/bin/mongod\0--config\0/home/ops/mongo sandbox/sandbox-cfg-2/mongod.conf\0", False),
+    ],
+)
+def test_a_configuration_path_with_a_space_names_its_process(cmdline, expected):
+    """A path with a space is one argument of a real mongod (NUL-separated) and reads the
+    same in a rewritten title; two arguments that join to the same words are not it."""
+    assert names_this_process(cmdline, SPACED_ARGV) is expected
+
+
 @pytest.mark.parametrize(("text", "pid"), [("4242\n", 4242), (" 17 ", 17), ("", None), ("0", None), ("abc", None)])
 def test_a_pid_file_holds_a_positive_number_or_nothing(text, pid):
     assert pid_in(text) == pid
