@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -36,7 +37,8 @@ SKIPPED = 75
 
 @pytest.fixture(scope="module")
 def staging(tmp_path_factory):
-    root = tmp_path_factory.mktemp("staging")
+    # A space in every path the roles write: configurations, pid files, the backup job.
+    root = tmp_path_factory.mktemp("staging layout")
     try:
         result = run_playbook(SITE, *INVENTORY, env=env(root))
         assert result.returncode == 0, result.stdout[-5000:]
@@ -104,9 +106,13 @@ def asset(name: str) -> dict:
 
 def test_site_installs_the_backup_job_with_its_cron_entries_and_a_private_password_file(staging):
     cron = (staging / "cron.d" / "mongodb-backup").read_text()
-    wrapper = staging / "backup" / "mongodb-backup"
-    assert re.search(rf"^30 2 \* \* \* \S+ {wrapper} backup$", cron, re.M), cron
-    assert re.search(rf"^\*/15 \* \* \* \* \S+ {wrapper} capture-oplog$", cron, re.M), cron
+    wrapper = str(staging / "backup" / "mongodb-backup")
+    entries = [line.split(maxsplit=6) for line in cron.splitlines() if line and not line.startswith("#")]
+    # The command is what cron hands to sh: its words, as sh splits them.
+    assert [(fields[:5], shlex.split(fields[6])) for fields in entries] == [
+        (["30", "2", "*", "*", "*"], [wrapper, "backup"]),
+        (["*/15", "*", "*", "*", "*"], [wrapper, "capture-oplog"]),
+    ], cron
     assert oct((staging / "backup" / "etc" / "tools.yml").stat().st_mode & 0o777) == "0o600"
 
 
