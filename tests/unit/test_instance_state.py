@@ -7,6 +7,8 @@ import hashlib
 import importlib.util
 import os
 import pwd
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -129,11 +131,21 @@ def test_the_module_reports_a_pid_file_naming_another_process_as_stale(tmp_path)
     module = _module()
     pid_file = tmp_path / "mongod.pid"
     assert module.read_process(str(pid_file), ARGV) == {"pid": None, "running": False, "stale_pid_file": False}
-    pid_file.write_text(f"{os.getpid()}\n")  # this test's own process: not mongod
-    assert module.read_process(str(pid_file), ARGV) == {"pid": os.getpid(), "running": False, "stale_pid_file": True}
-    argv = Path(f"/proc/{os.getpid()}/cmdline").read_bytes().split(b"\0")[:2]
-    own = [part.decode() for part in argv]
-    assert module.read_process(str(pid_file), own) == {"pid": os.getpid(), "running": True, "stale_pid_file": False}
+    # A process of known arguments (this test's own may have rewritten its title, as
+    # pytest-xdist workers do).
+    other = subprocess.Popen(["sleep", "300"])
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/proc/{other.pid}/cmdline").read_bytes().startswith(b"sleep\0"):  # until it has exec'd
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        pid_file.write_text(f"{other.pid}\n")  # not mongod
+        assert module.read_process(str(pid_file), ARGV) == {"pid": other.pid, "running": False, "stale_pid_file": True}
+        running = {"pid": other.pid, "running": True, "stale_pid_file": False}
+        assert module.read_process(str(pid_file), ["/usr/bin/sleep", "300"]) == running
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_a_file_declared_from_its_content_has_the_checksum_ansible_computes_and_no_content():
