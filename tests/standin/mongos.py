@@ -125,17 +125,22 @@ class Cluster:
         self.config("config", {"delete": collection, "deletes": [{"q": query, "limit": 0}]})
 
     def drop_database(self, db: str, shard: dict, command: dict) -> dict:
-        """dropDatabase through the router: the entries of the database's sharded
-        collections and the database's own entry leave the config servers, then the
-        database is dropped on its primary shard, and the router forgets it
-        (src/mongo/db/s/drop_database_coordinator.cpp: removeCollMetadataFromConfig for
-        each collection, then removeDatabaseMetadataFromConfig, which also purges the
-        database from the catalog cache)."""
-        tracked = [entry["_id"] for entry in self.find("collections") if entry["_id"].startswith(db + ".")]
-        self.remove("collections", {"_id": {"$in": tracked}})
-        self.remove("databases", {"_id": db})
-        self.routing_cache.pop(db, None)
-        return self.run(shard["host"], db, command)
+        """dropDatabase through the router, in the order of the primary shard's
+        DropDatabaseCoordinator (src/mongo/db/s/drop_database_coordinator.cpp): each
+        sharded collection's entry leaves config.collections
+        (removeCollAndChunksMetadataFromConfig), the database is dropped on the shard, and
+        its config.databases entry goes last (removeDatabaseFromConfigAndUpdatePlacementHistory).
+        The router forgets the database whether or not the drop succeeded
+        (src/mongo/s/commands/cluster_drop_database_cmd.cpp, purgeDatabase on exit)."""
+        try:
+            tracked = [entry["_id"] for entry in self.find("collections") if entry["_id"].startswith(db + ".")]
+            if tracked:
+                self.remove("collections", {"_id": {"$in": tracked}})
+            reply = self.run(shard["host"], db, command)
+            self.remove("databases", {"_id": db})
+            return reply
+        finally:
+            self.routing_cache.pop(db, None)
 
     def shards(self) -> list[dict]:
         return self.find("shards")

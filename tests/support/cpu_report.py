@@ -36,7 +36,8 @@ _machine_at_start = pytest.StashKey[tuple[float, float, float]]()
 
 def _machine_busy_and_total() -> tuple[float, float] | None:
     """Seconds of all cores busy and in total since boot (the first line of /proc/stat:
-    user nice system idle iowait irq softirq steal, in clock ticks); None without it."""
+    user nice system idle iowait irq softirq steal, in clock ticks; idle and iowait count
+    as idle, steal as busy); None without it."""
     try:
         ticks = [int(field) for field in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     except (OSError, ValueError):

@@ -136,7 +136,9 @@ def test_the_module_reports_a_pid_file_naming_another_process_as_stale(tmp_path)
     other = subprocess.Popen(["sleep", "300"])
     try:
         deadline = time.monotonic() + 10
-        while not Path(f"/proc/{other.pid}/cmdline").read_bytes().startswith(b"sleep\0"):  # until it has exec'd
+        # Popen returns once the child has called exec, but its command line can read empty
+        # for a moment after (186 times in 300 here): wait for the kernel to set it.
+        while not Path(f"/proc/{other.pid}/cmdline").read_bytes().startswith(b"sleep\0"):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         pid_file.write_text(f"{other.pid}\n")  # not mongod
