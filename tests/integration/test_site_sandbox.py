@@ -34,7 +34,8 @@ def sandbox(tmp_path_factory):
     `make integration` distributes whole files over pytest-xdist workers (loadfile), so
     this module's tests share one worker and one sandbox.
     """
-    yield from converge(tmp_path_factory, "sandbox", PORTS.offset, "-vvv")
+    # A space in every path the roles write (configurations, pid files, TLS, the backup job).
+    yield from converge(tmp_path_factory, "shared sandbox", PORTS.offset, "-vvv")
 
 
 def test_no_secret_reaches_the_output_at_vvv(sandbox):

@@ -30,7 +30,7 @@ HOST_OF_PORT = PORTS.shard_host
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
     """A provisioned sandbox of this module's own; stopped after this module."""
-    yield from converge(tmp_path_factory, "sandbox-faults", PORTS.offset)
+    yield from converge(tmp_path_factory, "faults sandbox", PORTS.offset)
 
 
 # -- certificates rotated -------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 
 import pymongo
 import pytest
@@ -259,7 +260,11 @@ def test_the_backup_job_is_scheduled_with_a_private_password_file(host):
         pytest.skip("not the backup host")
     wrapper = f"{SANDBOX_ROOT}/backup/mongodb-backup"
     cron = host.file(f"{SANDBOX_ROOT}/cron.d/mongodb-backup").content_string
-    assert f"{USER} {wrapper} backup\n" in cron
-    assert f"{USER} {wrapper} capture-oplog\n" in cron
+    entries = [line.split(maxsplit=6) for line in cron.splitlines() if line and not line.startswith("#")]
+    # The user, then the command as sh splits it (the path is quoted where it needs to be).
+    assert [(fields[5], shlex.split(fields[6])) for fields in entries] == [
+        (USER, [wrapper, "backup"]),
+        (USER, [wrapper, "capture-oplog"]),
+    ], cron
     assert host.file(wrapper).mode & 0o111
     assert host.file(f"{SANDBOX_ROOT}/backup/etc/tools.yml").mode == 0o600
