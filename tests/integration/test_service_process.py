@@ -21,18 +21,22 @@ from support.ansible import recap, run_playbook
 PLAYBOOK = "tests/playbooks/process.yml"
 
 
-@pytest.fixture
-def member(tmp_path):
-    """A config for one forked mongod, not started: its paths and port."""
+def member_in(directory) -> dict:
+    """A config for one forked mongod in directory, not started: its paths and port."""
     port = servers.free_port()
-    config = servers.base_config(tmp_path, port)
-    path = servers.write_config(tmp_path / "mongod.conf", config)
+    config = servers.base_config(directory, port)
+    path = servers.write_config(directory / "mongod.conf", config)
     return {
         "mongodb_config_path": str(path),
         "mongodb_pid_path": config["processManagement"]["pidFilePath"],
         "mongodb_port": port,
         "mongodb_bin_dir": str(servers.bin_dir()),
     }
+
+
+@pytest.fixture
+def member(tmp_path):
+    return member_in(tmp_path)
 
 
 @pytest.fixture
@@ -109,14 +113,8 @@ def test_a_stale_pid_file_is_not_trusted_and_its_process_is_never_signalled(
 def test_a_member_whose_paths_have_a_space_is_recognised_and_not_started_twice(tmp_path):
     root = tmp_path / "mongo sandbox"
     root.mkdir()
-    port = servers.free_port()
-    config = servers.base_config(root, port)
-    spaced = {
-        "mongodb_config_path": str(servers.write_config(root / "mongod.conf", config)),
-        "mongodb_pid_path": config["processManagement"]["pidFilePath"],
-        "mongodb_port": port,
-        "mongodb_bin_dir": str(servers.bin_dir()),
-    }
+    spaced = member_in(root)
+    port = spaced["mongodb_port"]
     try:
         started = run("service", spaced)
         assert started.returncode == 0, started.stdout[-3000:]
