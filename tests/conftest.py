@@ -13,7 +13,7 @@ sys.path.insert(0, str(TESTS_DIR))
 
 from support import servers  # noqa: E402
 
-pytest_plugins = ["support.cpu_report"]
+pytest_plugins = ["support.cpu_report", "support.module_bytecode"]
 
 # The integration files that take longest, longest first. `make integration` hands whole
 # files to pytest-xdist workers (--dist loadfile) in this order (--no-loadscope-reorder:
