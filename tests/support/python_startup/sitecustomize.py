@@ -6,16 +6,14 @@ compiles ansible-core's module_utils again: about 0.17 s of CPU per run here, th
 of runs per test suite. The tests put this directory on PYTHONPATH
 (tests/support/module_bytecode.py), so every Python they start imports this file first;
 it keeps each compiled source under MONGODB_TEST_MODULE_BYTECODE, by the hash of the
-source and the interpreter's bytecode version, and gives a later run the same code with
+source and the interpreter's bytecode tag, and gives a later run the same code with
 its own file name. What runs is the same code Python would have compiled; only the
 compiling is skipped. The roles, modules and playbooks do not know about it, and
 tests/bench/bench_site.py runs without it, as operators do.
 """
 
-import hashlib
-import importlib.util
-import marshal
 import os
+import sys
 import types
 import zipimport
 
@@ -33,7 +31,11 @@ def _with_file_name(code: types.CodeType, file_name: str) -> types.CodeType:
 
 
 def _compile_source_once(pathname, source):
-    key = hashlib.sha256(importlib.util.MAGIC_NUMBER + source).hexdigest()
+    # Imported here, not at start-up: every Python the tests start imports this file.
+    import hashlib
+    import marshal
+
+    key = hashlib.sha256(sys.implementation.cache_tag.encode() + b"\0" + source).hexdigest()
     path = os.path.join(_DIRECTORY, key)
     try:
         with open(path, "rb") as kept:
