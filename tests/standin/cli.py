@@ -23,9 +23,11 @@ from pathlib import Path
 
 import yaml
 
-from . import fcv, tls
 from . import options as option_rules
-from .storage import LOCK_FILE, read_storage_metadata, write_storage_metadata
+
+# The server's modules (fcv, tls, storage and what they import: pymongo, bson) are
+# imported where a process is checked or started, not for --version, which the roles ask
+# of every machine's binaries on each run (a real mongod answers it in milliseconds).
 
 EXIT_CLEAN = 0
 EXIT_FAILURE = 1
@@ -154,6 +156,8 @@ def _check_startup_rules(role: str, options: dict) -> None:
     key_file = _get(options, "security.keyFile")
     if key_file:
         _check_key_file(Path(key_file))
+    from . import tls
+
     problem = tls.startup_problem(options)
     if problem:
         raise StartupError(problem, EXIT_BADOPTIONS)
@@ -193,6 +197,8 @@ def _check_dbpath(options: dict) -> Path:
         "directoryPerDB": bool(_get(options, "storage.directoryPerDB", False)),
         "directoryForIndexes": bool(_get(options, "storage.wiredTiger.engineConfig.directoryForIndexes", False)),
     }
+    from .storage import read_storage_metadata, write_storage_metadata
+
     recorded = read_storage_metadata(dbpath)
     if recorded is None:
         write_storage_metadata(dbpath, requested)
@@ -223,6 +229,8 @@ def _print_version(role: str, version: str) -> None:
 
 
 def _lock_path(options: dict) -> Path:
+    from .storage import LOCK_FILE
+
     return Path(_get(options, "storage.dbPath", "/data/db")) / LOCK_FILE
 
 
@@ -319,6 +327,8 @@ def _run(role: str, version: str, options: dict, argv: list[str], ready_fd: int 
         server = _build_server(role, version, options, argv)
     except ssl.SSLError as error:
         raise StartupError(f"Cannot read the TLS certificate key file: {error}", EXIT_BADOPTIONS) from error
+    from . import fcv
+
     if role == "mongod" and (problem := fcv.startup_problem(server)):
         raise StartupError(problem, EXIT_NEED_UPGRADE)
     try:

@@ -31,12 +31,16 @@ import sys
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import bson
-import pymongo
 import yaml
 from bson import json_util
-from pymongo.errors import OperationFailure, PyMongoError
+
+# pymongo is imported where a tool connects, not for --version, which the backup role
+# asks of mongodump on each run (the real tools answer it in milliseconds).
+if TYPE_CHECKING:
+    import pymongo
 
 VERSION = "100.18.0"
 STANDIN_ARCHIVE = "standin-archive-1 (the mongod stand-in's own format, not MongoDB's archive format)"
@@ -223,6 +227,8 @@ def read_config_file(options: dict) -> None:
 
 def client(options: dict) -> pymongo.MongoClient:
     """One connection as the tools make it: --uri, or --host/--port, with the credentials."""
+    import pymongo
+
     uri = options.get("uri")
     keywords: dict = {"serverSelectionTimeoutMS": 10000, "appname": "stand-in database tools"}
     if options.get("ssl"):
@@ -468,6 +474,8 @@ def _included(options: dict, namespace: str) -> bool:
 
 
 def _restore_collection(connection, options: dict, metadata: dict, documents: list[dict], result: Restored) -> None:
+    from pymongo.errors import OperationFailure
+
     namespace = f"{metadata['db']}.{metadata['collection']}"
     database = connection[metadata["db"]]
     if options.get("drop"):
@@ -530,6 +538,8 @@ def _read_directory(target: Path, compressed: bool) -> tuple[list[tuple[dict, li
 def replay(connection, options: dict, entries: list[dict]) -> None:
     """--oplogReplay (mongorestore/oplog.go): each entry before --oplogLimit (exclusive),
     one applyOps each; no-ops skipped; UUIDs removed unless --preserveUUID."""
+    from pymongo.errors import PyMongoError
+
     log("replaying oplog")
     limit = parse_oplog_limit(options["oplogLimit"]) if options.get("oplogLimit") else None
     applied = 0
@@ -638,6 +648,8 @@ def main(tool: str, argv: list[str]) -> int:
         if uris:
             options["uri"] = uris[0]
         positional = [word for word in positional if word not in uris]
+    from pymongo.errors import PyMongoError
+
     try:
         if tool == "mongodump":
             dump(options)
