@@ -41,6 +41,7 @@ class CallbackModule(CallbackBase):
         for loader in (filter_loader, test_loader):
             for _plugin in loader.all():
                 pass
-        # Without pymongo the modules say so on the hosts; validate_only needs none.
+        # A controller without pymongo can still check declarations: the modules import it
+        # only to connect, and say so on the hosts.
         with contextlib.suppress(ImportError):
             import pymongo  # noqa: F401

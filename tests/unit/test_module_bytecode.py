@@ -5,6 +5,7 @@ changed source is compiled again, never served stale."""
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -38,12 +39,17 @@ def _import_from_zip(zip_path: Path, source: str, kept: Path) -> dict:
 def test_a_second_import_reuses_the_bytecode_under_its_own_file_name(tmp_path):
     kept = tmp_path / "kept"
     kept.mkdir()
-    source = "ANSWER = 6 * 7\n\ndef fail():\n    raise ValueError('here')\n"
+    source = "ANSWER = 6 * 7\n\nclass Payload:\n    def fail(self):\n        raise ValueError('here')\n\n"
+    source += "def fail():\n    Payload().fail()\n"
     first = _import_from_zip(tmp_path / "first.zip", source, kept)
+    assert first["answer"] == 42
     [entry] = list(kept.iterdir())
+    # What was kept is what the next import runs: a kept answer of 7 comes back as 7.
+    entry.write_bytes(marshal.dumps(compile(source.replace("6 * 7", "7"), "elsewhere.py", "exec")))
     second = _import_from_zip(tmp_path / "second.zip", source, kept)
-    assert list(kept.iterdir()) == [entry], "the second import compiled again"
-    assert first["answer"] == second["answer"] == 42
+    assert second["answer"] == 7, "the second import compiled again instead of reusing the kept code"
+    assert list(kept.iterdir()) == [entry]
+    # Every code object names the zip it was imported from this time, nested ones too.
     assert second["file"] == second["raised_in"] == str(tmp_path / "second.zip" / "payload.py")
 
 
