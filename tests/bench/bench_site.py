@@ -69,6 +69,9 @@ def main() -> None:
     print(f"site.yml on inventories/sandbox (8 processes{', TLS' if TLS else ''}), binaries: {server}")
     with tempfile.TemporaryDirectory() as root:
         env = {
+            # Module runs compile what they import, as on an operator's host, even when
+            # this shell inherited the test suite's bytecode cache (tests/support/python_startup).
+            "MONGODB_TEST_MODULE_BYTECODE": "",
             "MONGODB_SANDBOX_ROOT": root,
             "MONGODB_BIN_DIR": str(servers.bin_dir()),
             "MONGODB_TOOLS_BIN_DIR": str(servers.tools_bin_dir()),
