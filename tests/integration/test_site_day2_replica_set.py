@@ -71,7 +71,7 @@ def state(root: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def converged(tmp_path_factory):
-    root = tmp_path_factory.mktemp("upgrade")
+    root = tmp_path_factory.mktemp("upgrade sandbox")  # a space in every path the roles write
     previous = binary_version(PREVIOUS_ENV)
     try:
         result = run(root, SITE, PREVIOUS_ENV, "-e", f"mongodb_version={previous}")

@@ -70,7 +70,7 @@ def replicates(root, document_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def converged(tmp_path_factory):
-    root = tmp_path_factory.mktemp("x509")
+    root = tmp_path_factory.mktemp("x509 sandbox")  # a space in every path the roles write
     try:
         result = run(root)
         assert result.returncode == 0, result.stdout[-5000:]
