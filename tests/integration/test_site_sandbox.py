@@ -5,8 +5,9 @@ a scratch MONGODB_SANDBOX_ROOT, with the advertised-address layer where this mac
 a non-loopback address (tests/support/site.py). Its fixed ports (28017-28203) must be free.
 It runs with TLS required (one variable, mongodb_tls_mode), its certificates issued by
 the project CA, so every test below also proves that each part speaks TLS. The tests that
-move primaries, rotate the certificates or restart the processes converge a sandbox of
-their own (test_site_sandbox_faults.py), which runs beside this one.
+move primaries, rotate the certificates or restart the processes
+(test_site_sandbox_faults.py) run on the same sandbox after these
+(tests/integration/conftest.py).
 """
 
 from __future__ import annotations
@@ -21,21 +22,8 @@ import pytest
 import yaml
 from support import certificates, servers
 from support.ansible import PROJECT, recap, run_molecule, run_playbook
-from support.sandbox import SANDBOX, Ports, admin_client, converge, tls
+from support.sandbox import PORTS, SANDBOX, admin_client, tls
 from support.site import ADVERTISED_ADDRESS, SITE, created_users_on, env, refused_for_privileges
-
-PORTS = Ports(0)
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    """A provisioned sandbox (first run at -vvv, output kept); stopped after this module.
-
-    `make integration` distributes whole files over pytest-xdist workers (loadfile), so
-    this module's tests share one worker and one sandbox.
-    """
-    # A space in every path the roles write (configurations, pid files, TLS, the backup job).
-    yield from converge(tmp_path_factory, "shared sandbox", PORTS.offset, "-vvv")
 
 
 def test_no_secret_reaches_the_output_at_vvv(sandbox):

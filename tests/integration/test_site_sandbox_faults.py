@@ -1,8 +1,7 @@
-"""The sandbox's day-2 runs and faults, on a sharded TLS sandbox of their own: the
-certificates rotated, members down, a shard primary killed under writes, a rolling
-restart. They move primaries and restart processes, so they converge their own sandbox
-(port offset 500: ports 28517-28703 must be free) and run beside test_site_sandbox.py's
-read-mostly tests instead of after them on the same worker.
+"""The sandbox's day-2 runs and faults: the certificates rotated, members down, a shard
+primary killed under writes, a rolling restart. They move primaries and restart
+processes, so they run on the shared sandbox after test_site_sandbox.py's read-mostly
+tests, on the same worker (tests/integration/conftest.py).
 """
 
 from __future__ import annotations
@@ -15,22 +14,14 @@ import threading
 import time
 
 import pymongo
-import pytest
 from cryptography import x509
 from support import servers
 from support.ansible import recap, run_playbook
-from support.sandbox import SANDBOX, Ports, admin_client, converge, secret, tls
+from support.sandbox import PORTS, SANDBOX, admin_client, secret, tls
 from support.site import ADVERTISED_ADDRESS, SITE, env
 
-PORTS = Ports(500)
 SHARD_PORTS = PORTS.shards
 HOST_OF_PORT = PORTS.shard_host
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    """A provisioned sandbox of this module's own; stopped after this module."""
-    yield from converge(tmp_path_factory, "faults sandbox", PORTS.offset)
 
 
 # -- certificates rotated -------------------------------------------------------------

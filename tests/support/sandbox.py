@@ -1,9 +1,6 @@
-"""The sharded TLS sandbox that test_site_sandbox*.py converge: its ports, its clients,
-and the module-scoped fixture that converges it and stops it afterwards.
-
-Each file converges its own sandbox, under its own root and port offset
-(MONGODB_SANDBOX_PORT_OFFSET), so that pytest-xdist can run the files side by side: the
-tests of one file run one after another on one worker (--dist loadfile).
+"""The sharded TLS sandbox that test_site_sandbox*.py share (tests/integration/conftest.py):
+its ports, its clients, and the body of the fixture that converges it and stops it
+afterwards.
 """
 
 from __future__ import annotations
@@ -47,10 +44,14 @@ class Ports:
         self.shard_host = {port: host for host, port in self.of_host.items() if "shard" in host}
 
 
+# The shared sandbox's ports: those of inventories/sandbox/hosts.yml.
+PORTS = Ports(0)
+
+
 def converge(tmp_path_factory, name: str, offset: int, *flags: str) -> Iterator[Path]:
-    """Body of a module-scoped fixture: site.yml on a new root (output kept in
+    """Body of a fixture: site.yml on a new root (output kept in
     first-run.log, each server's command log so far in first-run-commands.jsonl), then,
-    after the module, sandbox-stop.yml."""
+    after the fixture's scope, sandbox-stop.yml."""
     root = tmp_path_factory.mktemp(name)
     try:
         result = run_playbook(SITE, *flags, *SANDBOX, env=env(root, offset))
