@@ -85,10 +85,6 @@ def _clock(server: Server) -> dict:
     return server.extra_state.setdefault("clock", {"primary_seen": time.monotonic(), "majority_seen": time.monotonic()})
 
 
-def _peers(server: Server) -> dict:
-    return server.extra_state.setdefault("peers", {})
-
-
 # -- what a member answers -----------------------------------------------------------
 
 
@@ -201,7 +197,7 @@ def run_election(server: Server, reason: str) -> bool:
         return False
     if time.monotonic() < _clock(server).get("stepdown_until", 0):  # StepDownPeriodActive
         return False
-    peers = _peers(server)
+    peers = replset.peers(server)
     term = max([replset.term(server)] + [p["term"] for p in peers.values() if p.get("healthy")]) + 1
     with server.lock:
         replset.state(server)["term"] = term
@@ -322,7 +318,7 @@ def _safe_to_step_down(server: Server, current: dict) -> bool:
 
 
 def _peer_optime(server: Server, host: str) -> tuple[int, int]:
-    peer = _peers(server).get(host, {})
+    peer = replset.peers(server).get(host, {})
     if not peer.get("healthy"):
         return (-1, -1)
     return peer["optime"]["t"], peer["optime"]["ts"]
@@ -337,7 +333,7 @@ def _heartbeat_round(server: Server) -> None:
     if not current or not me:
         return
     heartbeat, _ = _settings(server)
-    peers = _peers(server)
+    peers = replset.peers(server)
     for member in current["members"]:
         if replset.is_me(server, member["host"]):
             continue
@@ -364,7 +360,7 @@ def _act(server: Server) -> None:
     if not current or not me:
         return
     _, timeout = _settings(server)
-    clock, peers, now = _clock(server), _peers(server), time.monotonic()
+    clock, peers, now = _clock(server), replset.peers(server), time.monotonic()
     healthy = {host for host, peer in peers.items() if peer.get("healthy")}
     voters = [m for m in current["members"] if m["votes"] and not m.get("newlyAdded")]
     if replset.is_primary(server):
@@ -411,7 +407,7 @@ def _best_candidate(server: Server, current: dict, healthy: set[str]) -> str | N
             continue
         if replset.is_me(server, member["host"]):
             electable.append((replication.optime(server), member))
-        elif member["host"] in healthy and _peers(server)[member["host"]]["state"] == 2:
+        elif member["host"] in healthy and replset.peers(server)[member["host"]]["state"] == 2:
             electable.append((_peer_optime(server, member["host"]), member))
     if not electable:
         return None

@@ -190,6 +190,12 @@ def internal_credential(server: Server) -> str:
     return membership.credential(server, cluster_key(server))
 
 
+def peers(server: Server) -> dict:
+    """What this member's last heartbeat round heard from each other member (elections.py):
+    {host: {"healthy": bool, "state": int, ...}}; empty before the first round."""
+    return server.extra_state.setdefault("peers", {})
+
+
 def send_internal(server: Server, host: str, command: dict, timeout_ms: int = 2000) -> dict:
     return _client(host, timeout_ms).admin.command({**command, INTERNAL_KEY_FIELD: internal_credential(server)})
 
