@@ -11,8 +11,8 @@ def sandbox(tmp_path_factory):
     """A provisioned sandbox (first run at -vvv, output kept), converged once for both files
     and stopped at the end of the session.
 
-    `make integration` gives both files to one pytest-xdist worker (tests/conftest.py,
-    --dist loadgroup), in that order: the read-mostly tests first, then the faults, which
+    `make integration` gives both files to one pytest-xdist worker (--dist loadfile, with
+    the scheduler of tests/conftest.py), in that order: the read-mostly tests first, then the faults, which
     move primaries, rotate the certificates and restart every process. A second sandbox
     for the faults cost a whole converge of eight processes, about a twentieth of the
     suite's CPU time.
