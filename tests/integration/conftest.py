@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support.sandbox import PORTS, converge
+from support.sandbox import converge
 
 
 @pytest.fixture(scope="session")
@@ -18,4 +18,4 @@ def sandbox(tmp_path_factory):
     suite's CPU time.
     """
     # A space in every path the roles write (configurations, pid files, TLS, the backup job).
-    yield from converge(tmp_path_factory, "shared sandbox", PORTS.offset, "-vvv")
+    yield from converge(tmp_path_factory, "shared sandbox", "-vvv")

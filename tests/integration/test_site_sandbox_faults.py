@@ -54,7 +54,7 @@ def test_rotated_certificates_reach_every_process_one_at_a_time_without_a_restar
     pids_before = pids(sandbox)
     with admin_client(sandbox, PORTS.mongos, maxPoolSize=1) as opened_before:
         connection = opened_before.admin.command("hello")["connectionId"]
-        result = run_playbook("playbooks/rotate-certificates.yml", *SANDBOX, env=env(sandbox, PORTS.offset))
+        result = run_playbook("playbooks/rotate-certificates.yml", *SANDBOX, env=env(sandbox))
         assert result.returncode == 0, result.stdout[-5000:]
         assert opened_before.admin.command("hello")["connectionId"] == connection
     for port, host in hosts.items():
@@ -111,7 +111,7 @@ def test_a_run_with_a_member_of_each_shard_down_converges_the_rest_and_names_the
             "tests/inventories/members-down.yml",
             "-e",
             "mongodb_sharding_chunk_size_mb=64",
-            env=env(sandbox, PORTS.offset),
+            env=env(sandbox),
         )
         counters = recap(result.stdout)
         assert result.returncode == 4, result.stdout[-5000:]  # 4: some hosts were unreachable
@@ -235,7 +235,7 @@ def test_a_rolling_restart_restarts_every_process_once_while_the_application_wri
     writer = Writer(probe)
     try:
         servers.wait_for(lambda: len(writer.acknowledged) >= 10, 30)
-        result = run_playbook(ROLLING_RESTART, *SANDBOX, env=env(sandbox, PORTS.offset))
+        result = run_playbook(ROLLING_RESTART, *SANDBOX, env=env(sandbox))
         at_end = len(writer.acknowledged)
         servers.wait_for(lambda: len(writer.acknowledged) >= at_end + 10, 60)
     finally:

@@ -16,7 +16,7 @@ from support.site import SANDBOX_INVENTORY, SITE, env
 
 # TLS required on every port, with the project CA.
 SANDBOX = (*SANDBOX_INVENTORY, "-e", "mongodb_tls_mode=requireTLS")
-# inventories/sandbox/hosts.yml, before the offset.
+# inventories/sandbox/hosts.yml.
 BASE_PORTS = {
     "sandbox-mongos-1": 28017,
     "sandbox-cfg-1": 28019,
@@ -30,11 +30,10 @@ BASE_PORTS = {
 
 
 class Ports:
-    """The ports of a sandbox converged with a port offset."""
+    """The shared sandbox's ports, by host, by shard and in all."""
 
-    def __init__(self, offset: int):
-        self.offset = offset
-        self.of_host = {host: port + offset for host, port in BASE_PORTS.items()}
+    def __init__(self):
+        self.of_host = dict(BASE_PORTS)
         self.all = tuple(self.of_host.values())
         self.mongos = self.of_host["sandbox-mongos-1"]
         self.shards = {
@@ -44,24 +43,23 @@ class Ports:
         self.shard_host = {port: host for host, port in self.of_host.items() if "shard" in host}
 
 
-# The shared sandbox's ports: those of inventories/sandbox/hosts.yml.
-PORTS = Ports(0)
+PORTS = Ports()
 
 
-def converge(tmp_path_factory, name: str, offset: int, *flags: str) -> Iterator[Path]:
+def converge(tmp_path_factory, name: str, *flags: str) -> Iterator[Path]:
     """Body of a fixture: site.yml on a new root (output kept in
     first-run.log, each server's command log so far in first-run-commands.jsonl), then,
     after the fixture's scope, sandbox-stop.yml."""
     root = tmp_path_factory.mktemp(name)
     try:
-        result = run_playbook(SITE, *flags, *SANDBOX, env=env(root, offset))
+        result = run_playbook(SITE, *flags, *SANDBOX, env=env(root))
         assert result.returncode == 0, result.stdout[-5000:] + result.stderr
         (root / "first-run.log").write_text(result.stdout + result.stderr)
         for log in root.glob("sandbox-*/data/" + servers.COMMAND_LOG):
             log.with_name("first-run-commands.jsonl").write_text(log.read_text())
         yield root
     finally:  # also after a failed converge: its processes would hold the ports
-        run_playbook("playbooks/sandbox-stop.yml", *SANDBOX, env=env(root, offset))
+        run_playbook("playbooks/sandbox-stop.yml", *SANDBOX, env=env(root))
 
 
 def tls(root: Path) -> dict:
