@@ -32,6 +32,27 @@ def names_this_process(cmdline: bytes, argv: list[str]) -> bool:
     return same_binary and found[1 : len(expected)] == expected[1:]
 
 
+def has_exited(stat_text: str | None, cmdline: bytes, argv: list[str]) -> bool:
+    """Whether the process once at this pid has exited, from /proc/<pid>/stat (None when
+    that pid is gone) and /proc/<pid>/cmdline.
+
+    A zombie (state Z, or X while it is removed) has exited: it holds no memory, file or
+    socket, only an exit status its parent has not collected yet, and a forked mongod's
+    parent is init, which may be slow to collect it (or, in a container, never does). A
+    live process that is not this one (the pid reused) counts as exited too; an empty
+    command line of a live process (a kernel thread, or this one tearing down its memory
+    before its files) does not, so the wait goes on until its state says so.
+    """
+    if stat_text is None:
+        return True
+    # The command name, in parentheses, may hold spaces and parentheses: the state is the
+    # first field after the last ")" (proc_pid_stat(5)).
+    state = stat_text.rpartition(")")[2].split()[:1]
+    if state in (["Z"], ["X"], ["x"]):
+        return True
+    return bool(cmdline.strip(b"\0")) and not names_this_process(cmdline, argv)
+
+
 def pid_in(text: str) -> int | None:
     """The pid a pid file holds, or None when it holds no positive number."""
     value = text.strip()

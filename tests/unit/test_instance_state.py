@@ -1,5 +1,6 @@
 """The rules of the one read of a host per process (module_utils/mongodb_instance.py and
-library/mongodb_instance_state.py): which pid is this process, which path is as declared."""
+library/mongodb_instance_state.py): which pid is this process, which path is as declared;
+and when a stopped process has exited (library/mongodb_wait_exit.py)."""
 
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from mongodb_instance import as_declared, names_this_process, pid_in
+from mongodb_instance import as_declared, has_exited, names_this_process, pid_in
 
 PROJECT = Path(__file__).resolve().parents[2]
 ARGV = ["/opt/mongodb/bin/mongod", "--config", "/etc/mongodb/shard01-a.conf"]
 
 
-def _module():
-    spec = importlib.util.spec_from_file_location("state", PROJECT / "library" / "mongodb_instance_state.py")
+def _module(name: str = "mongodb_instance_state"):
+    spec = importlib.util.spec_from_file_location(name, PROJECT / "library" / f"{name}.py")
     loaded = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(loaded)
     return loaded
@@ -60,6 +61,52 @@ def test_a_configuration_path_with_a_space_names_its_process(cmdline, expected):
     """A path with a space is one argument of a real mongod (NUL-separated) and reads the
     same in a rewritten title; two arguments that join to the same words are not it."""
     assert names_this_process(cmdline, SPACED_ARGV) is expected
+
+
+MONGOD_CMDLINE = b"/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-a.conf\0"
+
+
+@pytest.mark.parametrize(
+    ("stat_text", "cmdline", "expected"),
+    [
+        (None, b"", True),  # the pid is gone
+        ("4242 (mongod) S 1 4242 4242 0 -1 4194624", MONGOD_CMDLINE, False),  # still running
+        ("4242 (mongod) R 1 4242 4242 0 -1 4194624", MONGOD_CMDLINE, False),
+        ("4242 (mongod) D 1 4242 4242 0 -1 4194624", MONGOD_CMDLINE, False),  # flushing to disk
+        ("4242 (mongod) Z 1 4242 4242 0 -1 4227084", b"", True),  # exited, not yet collected by init
+        ("4242 (mongod) X 1 4242 4242 0 -1 4227084", b"", True),
+        ("4242 (conn) 2) Z 1 4242 4242 0 -1 4227084", b"", True),  # a command name with ") "
+        ("4242 (sleep) S 977 4242 977 0 -1 4194560", b"sleep\0300\0", True),  # the pid reused
+        # Alive with an empty command line: not known to be gone yet, so the wait goes on.
+        ("4242 (mongod) S 1 4242 4242 0 -1 4194624", b"", False),
+    ],
+)
+def test_a_stopped_process_has_exited_once_its_pid_is_gone_a_zombie_or_another_process(stat_text, cmdline, expected):
+    assert has_exited(stat_text, cmdline, ARGV) is expected
+
+
+def test_the_exit_wait_counts_a_zombie_as_exited_and_times_out_on_a_live_process():
+    """A real zombie (a child this test does not collect) and a real running process."""
+    module = _module("mongodb_wait_exit")
+    argv = ["/usr/bin/sleep", "300"]
+    child = subprocess.Popen(["sleep", "300"])
+    try:
+        deadline = time.monotonic() + 10
+        while not Path(f"/proc/{child.pid}/cmdline").read_bytes().startswith(b"sleep\0"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        done, waited = module.wait_for_exit(child.pid, argv, timeout=0.3)
+        assert (done, waited >= 0.3) == (False, True)
+        child.kill()
+        while " Z " not in Path(f"/proc/{child.pid}/stat").read_text():  # not collected: a zombie
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        done, waited = module.wait_for_exit(child.pid, argv, timeout=5)
+        assert done and waited < 0.2
+    finally:
+        child.kill()
+        child.wait()
+    assert module.wait_for_exit(child.pid, argv, timeout=5)[0]  # collected: the pid is gone
 
 
 @pytest.mark.parametrize(("text", "pid"), [("4242\n", 4242), (" 17 ", 17), ("", None), ("0", None), ("abc", None)])
