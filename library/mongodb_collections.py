@@ -124,6 +124,7 @@ from ansible.module_utils.mongodb_connection import (
     PyMongoError,
     connect,
     connection_argument_spec,
+    run_and_exit_at_once,
 )
 from ansible.module_utils.mongodb_plan import (
     NOT_STARTED_WARNING,
@@ -195,4 +196,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit_at_once(main)

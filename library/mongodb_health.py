@@ -141,6 +141,7 @@ from ansible.module_utils.mongodb_connection import (
     PyMongoError,
     client_for,
     connection_argument_spec,
+    run_and_exit_at_once,
 )
 from ansible.module_utils.mongodb_health import (
     Thresholds,
@@ -359,4 +360,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit_at_once(main)

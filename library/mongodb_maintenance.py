@@ -149,6 +149,7 @@ from ansible.module_utils.mongodb_connection import (
     connection_argument_spec,
     hello_of,
     pymongo,
+    run_and_exit_at_once,
 )
 from ansible.module_utils.mongodb_maintenance_plan import index_usage, retention, usage_table
 
@@ -333,4 +334,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit_at_once(main)

@@ -212,6 +212,7 @@ from ansible.module_utils.mongodb_connection import (
     hello_of,
     presented_certificate_serial,
     pymongo,
+    run_and_exit_at_once,
 )
 from ansible.module_utils.mongodb_rolling_plan import (
     fcv_refusals,
@@ -592,4 +593,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit_at_once(main)

@@ -159,6 +159,7 @@ from ansible.module_utils.mongodb_connection import (
     client_for,
     connect_checked,
     connection_argument_spec,
+    run_and_exit_at_once,
 )
 from ansible.module_utils.mongodb_plan import (
     NOT_STARTED_WARNING,
@@ -550,4 +551,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit_at_once(main)

@@ -115,6 +115,7 @@ from ansible.module_utils.mongodb_connection import (
     connect_checked,
     connection_argument_spec,
     pymongo,
+    run_and_exit_at_once,
 )
 from ansible.module_utils.mongodb_plan import (
     NOT_STARTED_WARNING,
@@ -241,4 +242,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit_at_once(main)

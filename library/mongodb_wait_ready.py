@@ -51,6 +51,7 @@ from ansible.module_utils.mongodb_connection import (
     HAS_PYMONGO,
     PYMONGO_IMPORT_ERROR,
     connection_argument_spec,
+    run_and_exit_at_once,
     wait_for_ping,
 )
 
@@ -78,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit_at_once(main)

@@ -23,6 +23,7 @@ Exit codes as common/util/exit_code.go: 0 or 1.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gzip
 import io
@@ -668,5 +669,16 @@ def main(tool: str, argv: list[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover - bin/mongodump and bin/mongorestore run main()
-    sys.exit(main(Path(sys.argv[0]).name, sys.argv[1:]))
+def run(tool: str, argv: list[str]) -> None:
+    """main(), then the process ends at once, as the Go tools do: pymongo's exit handler
+    would wait about 0.5 s for its monitor threads to notice they are stopped (see
+    run_and_exit_at_once in module_utils/mongodb_connection.py)."""
+    code = main(tool, argv)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(ValueError, OSError):  # closed already by an --archive to stdout
+            stream.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover - bin/mongodump and bin/mongorestore run run()
+    run(Path(sys.argv[0]).name, sys.argv[1:])
