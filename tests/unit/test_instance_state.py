@@ -63,6 +63,17 @@ def test_a_configuration_path_with_a_space_names_its_process(cmdline, expected):
     assert names_this_process(cmdline, SPACED_ARGV) is expected
 
 
+def _sleeping_process() -> subprocess.Popen:
+    """`sleep 300`, once its command line reads so: Popen returns once the child has called
+    exec, but its command line can read empty for a moment after (186 times in 300 here)."""
+    child = subprocess.Popen(["sleep", "300"])
+    deadline = time.monotonic() + 10
+    while not Path(f"/proc/{child.pid}/cmdline").read_bytes().startswith(b"sleep\0"):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    return child
+
+
 MONGOD_CMDLINE = b"/opt/mongodb/bin/mongod\0--config\0/etc/mongodb/shard01-a.conf\0"
 
 
@@ -89,12 +100,9 @@ def test_the_exit_wait_counts_a_zombie_as_exited_and_times_out_on_a_live_process
     """A real zombie (a child this test does not collect) and a real running process."""
     module = _module("mongodb_wait_exit")
     argv = ["/usr/bin/sleep", "300"]
-    child = subprocess.Popen(["sleep", "300"])
+    child = _sleeping_process()
     try:
         deadline = time.monotonic() + 10
-        while not Path(f"/proc/{child.pid}/cmdline").read_bytes().startswith(b"sleep\0"):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
         done, waited = module.wait_for_exit(child.pid, argv, timeout=0.3)
         assert (done, waited >= 0.3) == (False, True)
         child.kill()
@@ -180,14 +188,8 @@ def test_the_module_reports_a_pid_file_naming_another_process_as_stale(tmp_path)
     assert module.read_process(str(pid_file), ARGV) == {"pid": None, "running": False, "stale_pid_file": False}
     # A process of known arguments (this test's own may have rewritten its title, as
     # pytest-xdist workers do).
-    other = subprocess.Popen(["sleep", "300"])
+    other = _sleeping_process()
     try:
-        deadline = time.monotonic() + 10
-        # Popen returns once the child has called exec, but its command line can read empty
-        # for a moment after (186 times in 300 here): wait for the kernel to set it.
-        while not Path(f"/proc/{other.pid}/cmdline").read_bytes().startswith(b"sleep\0"):
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
         pid_file.write_text(f"{other.pid}\n")  # not mongod
         assert module.read_process(str(pid_file), ARGV) == {"pid": other.pid, "running": False, "stale_pid_file": True}
         running = {"pid": other.pid, "running": True, "stale_pid_file": False}
