@@ -135,3 +135,42 @@ def test_the_password_is_read_from_the_tools_config_file(tmp_path):
     settings = tmp_path / "tools.yml"
     settings.write_text('password: "p@ss: \\"word\\""\n')
     assert job.read_password(str(settings)) == 'p@ss: "word"'
+
+
+def _capture(path: Path, stamps: list[tuple[int, int]]) -> str:
+    import gzip
+
+    import bson
+
+    with gzip.open(path, "wb") as stream:
+        for time, inc in stamps:
+            stream.write(bson.encode({"ts": bson.Timestamp(time, inc), "op": "n", "o": {}}))
+    return str(path)
+
+
+@pytest.mark.parametrize(("exit_code", "copy_kept"), [(0, False), (1, True)])
+def test_the_replayed_oplog_copy_is_removed_once_applied_and_kept_beside_the_log_when_not(
+    tmp_path, exit_code, copy_kept
+):
+    """The merged oplog a point-in-time restore replays holds every write of its window: it
+    does not stay in the restore's log directory once mongorestore applied it."""
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "mongorestore").write_text(f"#!/bin/sh\necho 'replayed' >&2\nexit {exit_code}\n")
+    (tools / "mongorestore").chmod(0o755)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    captures = [
+        _capture(tmp_path / "a.bson.gz", [(10, 1), (20, 1)]),
+        _capture(tmp_path / "b.bson.gz", [(20, 1), (30, 1)]),
+    ]
+    plan = {"set": "rs0", "after": [10, 1], "limit": [40, 1], "replay": captures}
+    arguments = type("Arguments", (), {"log_dir": str(logs), "target_config": str(tmp_path / "target.yml")})
+    settings = job.Settings({"tools_bin_dir": str(tools)})
+    if exit_code:
+        with pytest.raises(job.JobError, match=r"see rs0\.replay\.log"):
+            job.replay_captures(settings, arguments, "mongodb://127.0.0.1:1/", plan)
+    else:
+        assert job.replay_captures(settings, arguments, "mongodb://127.0.0.1:1/", plan) == 2  # 20:1 once, 30:1
+    assert (logs / "rs0.replay.log").read_text() == "replayed\n"
+    assert (logs / "rs0.replay" / "oplog.bson").exists() is copy_kept

@@ -779,6 +779,9 @@ def replay_captures(settings: Settings, arguments: argparse.Namespace, uri: str,
     (Path(arguments.log_dir) / f"{plan['set']}.replay.log").write_text(replayed.stderr)
     if replayed.returncode != 0:
         raise JobError(f"replaying the captured oplog of {plan['set']} failed (see {plan['set']}.replay.log)")
+    # Applied: the copy holds every write of the window and is not needed again; a failed
+    # replay keeps it beside its log.
+    shutil.rmtree(folder, ignore_errors=True)
     return count
 
 
