@@ -261,11 +261,13 @@ def log_write(server: Server, ctx: Context, reply: dict) -> None:
     ctx.oplog_entry = entry
     acknowledged = server.extra_state.setdefault("member_optimes", {})
     # A member the last heartbeat round found down is not waited for: a real primary never
-    # holds a write for a member it cannot reach, since secondaries apply its oplog
-    # asynchronously (docs "Replica Set Secondary Members"), and w: "majority" waits for a
-    # majority only (await_write_concern). The member fetches what it missed at its next
-    # heartbeat once it is back (elections.py, catch_up). Trying it with each write held
-    # every write on a set with a member down for a second under the lock.
+    # sends its writes to a member at all; each secondary pulls the oplog from its sync
+    # source (src/mongo/db/repl/README.md, "Life as a Secondary";
+    # src/mongo/db/repl/oplog_fetcher.cpp) and applies it asynchronously (docs "Replica
+    # Set Secondary Members"), and w: "majority" waits for a majority only (this file's
+    # await_write_concern). The member fetches what it missed once it is back (catch_up).
+    # Trying it with each write held every write on a set with a member down for a second
+    # under the lock.
     down = {host for host, peer in replset.peers(server).items() if not peer.get("healthy")}
     for member in replset.config(server)["members"]:
         if replset.is_me(server, member["host"]) or member["arbiterOnly"] or member["host"] in down:
